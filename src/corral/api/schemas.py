@@ -1,0 +1,170 @@
+"""Request and response bodies of the public HTTP API (pydantic, validated at the boundary).
+
+These models are the API contract: the engine works on `corral.engine.spec` dataclasses, and
+the routes translate between the two.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-/]{0,61}[A-Za-z0-9])?$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_TTL_SECONDS = 30 * 24 * 3600
+
+RestartPolicy = Literal["always", "on-failure", "never"]
+State = Literal["creating", "running", "paused", "stopped", "destroying", "destroyed", "failed"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_env(env: dict[str, str]) -> dict[str, str]:
+    for key, value in env.items():
+        if not ENV_NAME.match(key):
+            raise ValueError(f"env name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
+        if "\x00" in value:
+            raise ValueError(f"env value of {key!r} contains a NUL byte")
+    return env
+
+
+class WorkspaceCreate(Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN, description="unique per owner, DNS label")]
+    image: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")] = "host"
+    command: list[str] | str | None = Field(
+        default=None, description="main process: argv list, or a shell string run by /bin/sh -c"
+    )
+    env: dict[str, str] = Field(default_factory=dict)
+    cpu: Annotated[float, Field(gt=0, le=256, description="fractional cores")] | None = None
+    memory_mib: Annotated[int, Field(ge=16, le=1024 * 1024)] | None = None
+    pids: Annotated[int, Field(ge=8, le=1_000_000)] | None = None
+    ttl_seconds: Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS)] | None = None
+    restart: RestartPolicy = "never"
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        return _check_env(env)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            if not LABEL_KEY.match(key):
+                raise ValueError(f"label key {key!r} is not a valid key")
+            if len(value) > 256:
+                raise ValueError(f"label {key!r} is longer than 256 characters")
+        return labels
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, command: list[str] | str | None) -> list[str] | str | None:
+        if isinstance(command, list) and not command:
+            raise ValueError("command must not be an empty list")
+        if isinstance(command, str) and not command.strip():
+            raise ValueError("command must not be blank")
+        return command
+
+
+class Workspace(BaseModel):
+    id: str
+    name: str
+    image: str
+    state: State
+    command: list[str] | None
+    env_names: list[str]
+    cpu: float | None
+    memory_mib: int | None
+    pids: int | None
+    ttl_seconds: int | None
+    expires_at: datetime | None
+    restart: RestartPolicy
+    labels: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    restart_count: int
+    last_exit_code: int | None
+    last_exit_at: datetime | None
+    error: str | None
+    runtime: str
+
+
+class WorkspaceList(BaseModel):
+    workspaces: list[Workspace]
+
+
+class ExecRequest(Strict):
+    command: list[str] | str = Field(description="argv list, or a shell string run by /bin/sh -c")
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    stdin: str | None = None
+    timeout: Annotated[float, Field(gt=0, le=24 * 3600)] = 60.0
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        return _check_env(env)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, command: list[str] | str) -> list[str] | str:
+        if isinstance(command, list) and not command:
+            raise ValueError("command must not be an empty list")
+        if isinstance(command, str) and not command.strip():
+            raise ValueError("command must not be blank")
+        return command
+
+    @field_validator("cwd")
+    @classmethod
+    def _cwd(cls, cwd: str | None) -> str | None:
+        if cwd is not None and not cwd.startswith("/"):
+            raise ValueError("cwd must be an absolute path inside the workspace")
+        return cwd
+
+
+class ExecResult(BaseModel):
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    duration_ms: float
+
+
+class FileEntry(BaseModel):
+    name: str
+    path: str
+    type: Literal["file", "dir", "symlink", "other"]
+    size: int
+    mode: int
+    mtime: datetime
+
+
+class FileList(BaseModel):
+    path: str
+    entries: list[FileEntry]
+
+
+class MakeDir(Strict):
+    path: str
+    parents: bool = True
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+    hint: str | None = None
+
+
+class Info(BaseModel):
+    version: str
+    runtime: str
+    cgroup_mode: str
+    state_dir: str
+    workspaces: int

@@ -1,0 +1,1 @@
+"""The `corral` command line: Docker-style verbs over the HTTP API, via the SDK."""

@@ -1,0 +1,209 @@
+"""Every API call as data: the request to send and how to read its answer.
+
+The sync and async clients differ only in how they send a `Call` and wait for it; paths,
+parameters, bodies and parsing live here once, as pure functions.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, Literal, TypedDict, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from corral.api.schemas import RestartPolicy, State, WorkspaceList
+from corral.client.connection import Connection
+from corral.client.models import ExecResult, FileEntry, Info, WorkspaceModel
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+Command = list[str] | str
+Action = Literal["start", "stop", "pause", "resume"]
+
+DEFAULT_EXEC_TIMEOUT = 60.0
+# The HTTP request may outlive the command's own timeout by this much: the server answers
+# a command that timed out with a result, and the client should wait for that answer.
+EXEC_GRACE_SECONDS = 30.0
+
+_FILE_ENTRIES = TypeAdapter(list[FileEntry])
+
+
+class WorkspaceSpec(TypedDict, total=False):
+    """What `workspaces.create` accepts besides the name; unset means the server's default."""
+
+    image: str
+    command: Command | None
+    env: dict[str, str] | None
+    cpu: float | None
+    memory_mib: int | None
+    pids: int | None
+    ttl_seconds: int | None
+    restart: RestartPolicy
+    labels: dict[str, str] | None
+
+
+class ExecOptions(TypedDict, total=False):
+    """How to run a command: extra environment, working directory, stdin, timeout (s)."""
+
+    env: dict[str, str] | None
+    cwd: str | None
+    stdin: str | None
+    timeout: float | None
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    json: object = None
+    content: bytes | None = None
+    timeout: float | None = None  # seconds; None = the connection's default
+    stream: bool = False  # the body arrives for as long as it takes: no read timeout
+
+    def to_httpx(self, connection: Connection) -> httpx.Request:
+        timeout = httpx.Timeout(self.timeout or connection.timeout)
+        if self.stream:
+            timeout = httpx.Timeout(connection.timeout, read=None)
+        return httpx.Request(
+            self.method,
+            connection.url + self.path,
+            params=self.params,
+            json=self.json,
+            content=self.content,
+            headers=connection.headers,
+            extensions={"timeout": timeout.as_dict()},
+        )
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    request: Request
+    parse: Callable[[httpx.Response], T]
+
+
+def _model(model: type[M]) -> Callable[[httpx.Response], M]:
+    return lambda response: model.model_validate_json(response.content)
+
+
+def _workspace_path(ref: str, *rest: str) -> str:
+    return "/".join(["/v1/workspaces", quote(ref, safe=""), *rest])
+
+
+def sandbox_name() -> str:
+    return f"sandbox-{secrets.token_hex(4)}"
+
+
+# -- daemon ---------------------------------------------------------------------------
+
+
+def health() -> Call[str]:
+    return Call(Request("GET", "/v1/health"), lambda response: str(response.json()["status"]))
+
+
+def info() -> Call[Info]:
+    return Call(Request("GET", "/v1/info"), _model(Info))
+
+
+# -- workspaces -----------------------------------------------------------------------
+
+
+def create_workspace(name: str, spec: WorkspaceSpec) -> Call[WorkspaceModel]:
+    body = {"name": name, **{key: value for key, value in spec.items() if value is not None}}
+    return Call(Request("POST", "/v1/workspaces", json=body), _model(WorkspaceModel))
+
+
+def list_workspaces(
+    state: State | None = None, labels: dict[str, str] | None = None
+) -> Call[list[WorkspaceModel]]:
+    params: list[tuple[str, str]] = [("state", state)] if state else []
+    params += [("label", f"{key}={value}") for key, value in (labels or {}).items()]
+    return Call(
+        Request("GET", "/v1/workspaces", params=tuple(params)),
+        lambda response: WorkspaceList.model_validate_json(response.content).workspaces,
+    )
+
+
+def get_workspace(ref: str) -> Call[WorkspaceModel]:
+    return Call(Request("GET", _workspace_path(ref)), _model(WorkspaceModel))
+
+
+def change_state(ref: str, action: Action) -> Call[WorkspaceModel]:
+    return Call(Request("POST", _workspace_path(ref, action)), _model(WorkspaceModel))
+
+
+def destroy_workspace(ref: str) -> Call[WorkspaceModel]:
+    return Call(Request("DELETE", _workspace_path(ref)), _model(WorkspaceModel))
+
+
+# -- commands -------------------------------------------------------------------------
+
+
+def _exec_request(ref: str, command: Command, options: ExecOptions, stream: bool) -> Request:
+    timeout = options.get("timeout") or DEFAULT_EXEC_TIMEOUT
+    body = {key: value for key, value in options.items() if value is not None}
+    body.update(command=command, timeout=timeout)
+    path = _workspace_path(ref, "exec", "stream") if stream else _workspace_path(ref, "exec")
+    return Request("POST", path, json=body, timeout=timeout + EXEC_GRACE_SECONDS, stream=stream)
+
+
+def exec_command(ref: str, command: Command, options: ExecOptions) -> Call[ExecResult]:
+    return Call(_exec_request(ref, command, options, stream=False), _model(ExecResult))
+
+
+def exec_stream(ref: str, command: Command, options: ExecOptions) -> Request:
+    """The streaming exec; decode its lines with `corral.client.streams.ExecStreamDecoder`."""
+    return _exec_request(ref, command, options, stream=True)
+
+
+def logs(ref: str, tail: int | None = None) -> Call[str]:
+    params = (("tail", str(tail)),) if tail is not None else ()
+    return Call(Request("GET", _workspace_path(ref, "logs"), params=params), lambda r: r.text)
+
+
+def follow_logs(ref: str, tail: int | None = None) -> Request:
+    params = (("tail", str(tail)),) if tail is not None else ()
+    return Request(
+        "GET", _workspace_path(ref, "logs"), params=(*params, ("follow", "true")), stream=True
+    )
+
+
+# -- files ----------------------------------------------------------------------------
+
+
+def read_file(ref: str, path: str) -> Call[bytes]:
+    request = Request("GET", _workspace_path(ref, "files"), params=(("path", path),))
+    return Call(request, lambda response: response.content)
+
+
+def write_file(ref: str, path: str, data: bytes | str, mode: int | None = None) -> Call[FileEntry]:
+    params = (("path", path),) + ((("mode", str(mode)),) if mode is not None else ())
+    content = data.encode() if isinstance(data, str) else data
+    request = Request("PUT", _workspace_path(ref, "files"), params=params, content=content)
+    return Call(request, _model(FileEntry))
+
+
+def list_files(ref: str, path: str) -> Call[list[FileEntry]]:
+    request = Request("GET", _workspace_path(ref, "files", "list"), params=(("path", path),))
+    return Call(request, lambda response: _FILE_ENTRIES.validate_python(response.json()["entries"]))
+
+
+def stat_file(ref: str, path: str) -> Call[FileEntry]:
+    request = Request("GET", _workspace_path(ref, "files", "stat"), params=(("path", path),))
+    return Call(request, _model(FileEntry))
+
+
+def make_dir(ref: str, path: str, parents: bool = True) -> Call[FileEntry]:
+    body = {"path": path, "parents": parents}
+    return Call(
+        Request("POST", _workspace_path(ref, "files", "mkdir"), json=body), _model(FileEntry)
+    )
+
+
+def remove_file(ref: str, path: str, recursive: bool = False) -> Call[None]:
+    params = (("path", path),) + ((("recursive", "true"),) if recursive else ())
+    return Call(Request("DELETE", _workspace_path(ref, "files"), params=params), lambda _: None)

@@ -1,0 +1,1 @@
+"""Drivers: the engine's only way to touch the host (runtime, network, storage)."""

@@ -1,0 +1,1 @@
+"""Workspace networking (`corral.drivers.network.base.Network`)."""

@@ -1,0 +1,1 @@
+"""Container runtimes behind one interface (`corral.drivers.runtime.base.Runtime`)."""

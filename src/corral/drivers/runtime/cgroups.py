@@ -1,0 +1,73 @@
+"""The host's cgroup layout: v1, v2, or the hybrid of both that crun refuses.
+
+Hybrid here means cgroup v1 hierarchies plus a cgroup2 mount (usually
+/sys/fs/cgroup/unified) that still holds a controller. crun 1.8 refuses that layout
+("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"). The fix that
+`prepare_host` applies: mount each such controller as its own v1 hierarchy, which detaches it
+from cgroup2, as a pure v1 host has it. If that is not possible, corral falls back to runc.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from corral.drivers import linux
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CgroupMode = Literal["v1", "v2", "hybrid"]
+
+
+def detect_mode(root: Path = CGROUP_ROOT) -> CgroupMode:
+    if (root / "cgroup.controllers").exists():
+        return "v2"
+    unified = root / "unified" / "cgroup.controllers"
+    if unified.exists() and unified.read_text().split():
+        return "hybrid"
+    return "v1"
+
+
+def hybrid_controllers(root: Path = CGROUP_ROOT) -> list[str]:
+    unified = root / "unified" / "cgroup.controllers"
+    return unified.read_text().split() if unified.exists() else []
+
+
+def prepare_host(root: Path = CGROUP_ROOT) -> CgroupMode:
+    """Move controllers out of the hybrid cgroup2 mount so that crun accepts the layout."""
+    if detect_mode(root) != "hybrid":
+        return detect_mode(root)
+    for controller in hybrid_controllers(root):
+        target = root / controller
+        if linux.is_mountpoint(str(target)):
+            continue
+        try:
+            target.mkdir(exist_ok=True)
+            linux.mount("cgroup", str(target), "cgroup", linux.MS_NOSUID | linux.MS_NODEV,
+                        controller)  # fmt: skip
+        except OSError:
+            break  # in use by cgroup2 children: leave it, runc still works
+    return detect_mode(root)
+
+
+def cgroups_path(container_id: str) -> str:
+    return f"/corral/{container_id}"
+
+
+def controller_dir(controller: str, container_id: str, root: Path = CGROUP_ROOT) -> Path:
+    """Directory of one v1 controller (or the v2 unified dir) for a container."""
+    if detect_mode(root) == "v2":
+        return root / "corral" / container_id
+    return root / controller / "corral" / container_id
+
+
+def leftover_cgroups(root: Path = CGROUP_ROOT) -> list[Path]:
+    """Every corral cgroup directory still present (for reconcile and leak checks)."""
+    found: list[Path] = []
+    bases = [root / "corral"] if detect_mode(root) == "v2" else [
+        root / c / "corral" for c in os.listdir(root) if (root / c / "corral").is_dir()
+    ]
+    for base in bases:
+        if base.is_dir():
+            found.extend(p for p in base.iterdir() if p.is_dir())
+    return found

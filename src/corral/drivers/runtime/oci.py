@@ -1,0 +1,290 @@
+"""An OCI runtime (crun or runc) called directly with a generated bundle.
+
+Container state lives under `state_root` on tmpfs, bundles under `bundles_dir`. The daemon
+is a child subreaper (see `corral.daemon`), so a container's init is re-parented to it and
+its exit status can be read; after a daemon restart the init of an adopted container belongs
+to the host's init and only "it exited" is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from corral.drivers.runtime import cgroups
+from corral.drivers.runtime.base import (
+    ContainerSpec,
+    ContainerState,
+    ExecExit,
+    ExecSpec,
+    Exited,
+    OutputChunk,
+)
+from corral.drivers.runtime.ocispec import build_config
+from corral.errors import RuntimeFailure
+
+_READ_CHUNK = 65536
+# After the exec'd process exits, how long its output pipes may stay open (held by a
+# background child it left behind) before corral stops waiting for them.
+_PIPE_GRACE_S = 0.2
+
+
+class OciRuntime:
+    def __init__(self, binary: str, state_root: Path, bundles_dir: Path, init_binary: str):
+        self.binary = binary
+        self.name = Path(binary).name
+        self.state_root = state_root
+        self.bundles_dir = bundles_dir
+        self.init_binary = init_binary
+        state_root.mkdir(parents=True, exist_ok=True)
+        bundles_dir.mkdir(parents=True, exist_ok=True)
+
+    def _cmd(self, *args: str) -> list[str]:
+        return [self.binary, "--root", str(self.state_root), *args]
+
+    def _call(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            self._cmd(*args), stdin=subprocess.DEVNULL, capture_output=True, text=True
+        )
+        if check and proc.returncode != 0:
+            raise RuntimeFailure(f"{self.name} {args[0]} failed: {_last_line(proc.stderr)}")
+        return proc
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def run(self, spec: ContainerSpec) -> ContainerState:
+        bundle = self.bundles_dir / spec.id
+        bundle.mkdir(parents=True, exist_ok=True)
+        config = build_config(spec, cgroups.cgroups_path(spec.id), self.init_binary)
+        (bundle / "config.json").write_text(json.dumps(config))
+        error_log = bundle / "runtime.log"
+        pid_file = bundle / "pid"
+        with open(spec.log_path, "ab") as log:
+            proc = subprocess.run(
+                [self.binary, "--root", str(self.state_root), f"--log={error_log}",
+                 "run", "--detach", "--bundle", str(bundle), "--pid-file", str(pid_file),
+                 spec.id],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
+        if proc.returncode != 0:
+            message = _last_line(error_log.read_text() if error_log.exists() else "")
+            raise RuntimeFailure(f"{self.name} could not start the workspace: {message}")
+        return ContainerState(spec.id, "running", int(pid_file.read_text()))
+
+    def state(self, container_id: str) -> ContainerState | None:
+        proc = self._call("state", container_id, check=False)
+        if proc.returncode != 0:
+            return None
+        return _parse_state(json.loads(proc.stdout))
+
+    def list(self) -> list[ContainerState]:
+        proc = self._call("list", "--format", "json", check=False)
+        if proc.returncode != 0 or not proc.stdout.strip():
+            return []
+        return [_parse_state(item) for item in json.loads(proc.stdout) or []]
+
+    def pause(self, container_id: str) -> None:
+        self._call("pause", container_id)
+
+    def resume(self, container_id: str) -> None:
+        self._call("resume", container_id)
+
+    def delete(self, container_id: str) -> None:
+        state = self.state(container_id)
+        if state is not None:
+            if state.status == "paused":
+                self._call("resume", container_id, check=False)
+            if state.status != "stopped":
+                self._call("kill", container_id, "KILL", check=False)
+            proc = self._call("delete", "--force", container_id, check=False)
+            if proc.returncode != 0 and self.state(container_id) is not None:
+                raise RuntimeFailure(f"{self.name} delete failed: {_last_line(proc.stderr)}")
+        shutil.rmtree(self.bundles_dir / container_id, ignore_errors=True)
+
+    def reap(self, container_id: str, pid: int) -> Exited | None:
+        try:
+            result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG)
+        except ChildProcessError:
+            # Not our child (adopted after a daemon restart): only liveness is observable.
+            return None if _alive(pid) else Exited(None)
+        if result is None:
+            return None
+        if result.si_code == os.CLD_EXITED:
+            return Exited(result.si_status)
+        return Exited(128 + result.si_status)
+
+    # -- exec -----------------------------------------------------------------------------
+
+    async def exec(
+        self, container_id: str, spec: ExecSpec
+    ) -> AsyncIterator[OutputChunk | ExecExit]:
+        pid_file = self.bundles_dir / container_id / f"exec-{os.urandom(6).hex()}.pid"
+        args = ["exec", "--pid-file", str(pid_file)]
+        if spec.cwd:
+            args += ["--cwd", spec.cwd]
+        for key, value in spec.env.items():
+            args += ["--env", f"{key}={value}"]
+        started = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            *self._cmd(*args, container_id, *spec.argv),
+            stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        queue: asyncio.Queue[OutputChunk | None] = asyncio.Queue()
+        assert proc.stdout is not None and proc.stderr is not None
+        readers = [
+            asyncio.create_task(_pump(proc.stdout, "stdout", queue)),
+            asyncio.create_task(_pump(proc.stderr, "stderr", queue)),
+        ]
+        feeder = asyncio.create_task(_feed(proc, spec.stdin))
+        waiter = asyncio.create_task(proc.wait())
+        deadline = started + spec.timeout
+        timed_out = False
+        open_streams = 2
+        try:
+            while open_streams:
+                get = asyncio.create_task(queue.get())
+                remaining = deadline - time.perf_counter()
+                done, _ = await asyncio.wait(
+                    {get, waiter}, timeout=max(remaining, 0), return_when=asyncio.FIRST_COMPLETED
+                )
+                if get in done:
+                    chunk = get.result()
+                    if chunk is None:
+                        open_streams -= 1
+                    else:
+                        yield chunk
+                    continue
+                get.cancel()
+                if waiter in done:
+                    # Exited; give pipes held open by a left-behind child a short grace.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(_drain(queue, open_streams), _PIPE_GRACE_S)
+                    while not queue.empty():
+                        item = queue.get_nowait()
+                        if item is not None:
+                            yield item
+                    break
+                timed_out = True
+                _kill_tree(_read_pid(pid_file))
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                break
+            exit_code = await proc.wait()
+        finally:
+            for task in (*readers, feeder, waiter):
+                task.cancel()
+            with contextlib.suppress(ProcessLookupError):
+                if proc.returncode is None:
+                    _kill_tree(_read_pid(pid_file))
+                    proc.kill()
+            with contextlib.suppress(FileNotFoundError):
+                pid_file.unlink()
+        if timed_out:
+            exit_code = 137
+        elif exit_code < 0:
+            exit_code = 128 - exit_code
+        yield ExecExit(exit_code, timed_out, (time.perf_counter() - started) * 1000)
+
+
+async def _pump(stream: asyncio.StreamReader, name: str, queue: asyncio.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        while data := await stream.read(_READ_CHUNK):
+            await queue.put(OutputChunk(name, data))  # type: ignore[arg-type]
+    finally:
+        await queue.put(None)
+
+
+async def _drain(queue: asyncio.Queue, open_streams: int) -> None:  # type: ignore[type-arg]
+    # Wait until both readers reported EOF, without consuming output (re-queued in order).
+    held = []
+    while open_streams:
+        item = await queue.get()
+        if item is None:
+            open_streams -= 1
+        else:
+            held.append(item)
+    for item in held:
+        queue.put_nowait(item)
+
+
+async def _feed(proc: asyncio.subprocess.Process, data: bytes | None) -> None:
+    if proc.stdin is None:
+        return
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        if data:
+            proc.stdin.write(data)
+            await proc.stdin.drain()
+        proc.stdin.close()
+
+
+def _read_pid(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _kill_tree(pid: int | None) -> None:
+    """SIGKILL a process and its descendants (the exec'd command of a timed-out exec)."""
+    if pid is None:
+        return
+    pending, tree = [pid], []
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending.extend(_children(current))
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(member, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _parse_state(raw: dict) -> ContainerState:  # type: ignore[type-arg]
+    status = raw.get("status", "stopped")
+    pid = raw.get("pid") or None
+    if status not in ("creating", "running", "paused"):
+        status = "stopped"
+    return ContainerState(raw["id"], status, pid)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return "no error output"
+    last = lines[-1]
+    try:
+        return str(json.loads(last).get("msg", last))
+    except (ValueError, AttributeError):
+        return last

@@ -1,0 +1,1 @@
+"""Root filesystems and files of workspaces (`corral.drivers.storage.base.Storage`)."""

@@ -1,0 +1,1 @@
+"""The control plane: workspace state machine, engine operations, reconciler, supervisor."""

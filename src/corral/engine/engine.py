@@ -1,0 +1,281 @@
+"""The engine: every workspace operation, driving the drivers toward the stored desired state.
+
+The engine imports only driver interfaces. Each operation takes the workspace's lock, checks
+the transition against `states.TRANSITIONS`, records the intent in the store *before* acting
+(so a crash mid-way leaves a state the reconciler knows how to finish), then calls drivers,
+which are idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import threading
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from corral.drivers.network.base import Network
+from corral.drivers.runtime.base import (
+    ContainerSpec,
+    ExecExit,
+    ExecSpec,
+    OutputChunk,
+    Runtime,
+)
+from corral.drivers.runtime.ocispec import DEFAULT_PATH
+from corral.drivers.storage.base import Storage
+from corral.engine.spec import Limits, WorkspaceRecord
+from corral.engine.states import Action, State, next_state
+from corral.errors import Conflict, CorralError, InvalidSpec, RuntimeFailure
+from corral.store import Store
+
+log = logging.getLogger("corral.engine")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return secrets.token_hex(6)
+
+
+def as_argv(command: list[str] | str) -> list[str]:
+    return ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        runtime: Runtime,
+        network: Network,
+        storage: Storage,
+        workspaces_dir: Path,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.network = network
+        self.storage = storage
+        self.workspaces_dir = workspaces_dir
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self, workspace_id: str) -> Iterator[None]:
+        with self._locks_guard:
+            lock = self._locks.setdefault(workspace_id, threading.RLock())
+        with lock:
+            yield
+
+    def log_path(self, workspace_id: str) -> Path:
+        return self.workspaces_dir / workspace_id / "main.log"
+
+    def _transition(self, ws: WorkspaceRecord, action: Action) -> None:
+        ws.state = next_state(ws.state, action)
+        self.store.save_workspace(ws)
+
+    def _base_env(self, ws: WorkspaceRecord) -> dict[str, str]:
+        return {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": ws.name, **ws.env}
+
+    def _container_spec(self, ws: WorkspaceRecord) -> ContainerSpec:
+        rootfs = self.storage.prepare(ws.id, ws.image)
+        netns = self.network.attach(ws.id)
+        log_path = self.log_path(ws.id)
+        log_path.touch(exist_ok=True)
+        return ContainerSpec(
+            id=ws.id,
+            rootfs=rootfs.path,
+            command=ws.command,
+            env=self._base_env(ws),
+            hostname=ws.name,
+            netns=netns,
+            log_path=log_path,
+            cpu=ws.limits.cpu,
+            memory_mib=ws.limits.memory_mib,
+            pids=ws.limits.pids,
+            mounts=rootfs.mounts,
+        )
+
+    def _boot(self, ws: WorkspaceRecord) -> None:
+        """Make the container run (storage, network, runtime); record its init pid."""
+        state = self.runtime.run(self._container_spec(ws))
+        ws.extra["pid"] = state.pid
+
+    def _teardown(self, workspace_id: str) -> None:
+        """Remove every runtime object of a workspace; safe to repeat."""
+        errors: list[str] = []
+        for step in (self.runtime.delete, self.network.detach, self.storage.release):
+            try:
+                step(workspace_id)
+            except Exception as exc:  # keep going: leave as little behind as possible
+                errors.append(f"{step.__qualname__}: {exc}")
+        if errors:
+            raise RuntimeFailure("; ".join(errors))
+
+    # -- queries ------------------------------------------------------------------------
+
+    def get(self, ref: str, owner: str) -> WorkspaceRecord:
+        return self.store.get_workspace(ref, owner)
+
+    def list(
+        self, owner: str, state: State | None = None, labels: dict[str, str] | None = None
+    ) -> list[WorkspaceRecord]:
+        records = self.store.list_workspaces(owner, [state] if state else None)
+        if labels:
+            records = [r for r in records if all(r.labels.get(k) == v for k, v in labels.items())]
+        return records
+
+    def images(self) -> list[str]:
+        return self.storage.images()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def create(
+        self,
+        owner: str,
+        name: str,
+        image: str = "host",
+        command: list[str] | str | None = None,
+        env: dict[str, str] | None = None,
+        limits: Limits | None = None,
+        ttl_seconds: int | None = None,
+        restart: str = "never",
+        labels: dict[str, str] | None = None,
+    ) -> WorkspaceRecord:
+        if image not in self.storage.images():
+            raise InvalidSpec(
+                f"unknown image {image!r}", hint=f"available: {', '.join(self.storage.images())}"
+            )
+        if restart != "never" and command is None:
+            raise InvalidSpec(
+                f"restart policy {restart!r} needs a command", hint="set command, or restart=never"
+            )
+        now = utcnow()
+        ws = WorkspaceRecord(
+            id=new_id(),
+            owner=owner,
+            name=name,
+            image=image,
+            state=State.CREATING,
+            command=as_argv(command) if command is not None else None,
+            env=dict(env or {}),
+            limits=limits or Limits(),
+            restart=restart,
+            labels=dict(labels or {}),
+            created_at=now,
+            updated_at=now,
+            ttl_seconds=ttl_seconds,
+            expires_at=now + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
+            runtime=self.runtime.name,
+        )
+        self.store.insert_workspace(ws)
+        with self.locked(ws.id):
+            try:
+                (self.workspaces_dir / ws.id).mkdir(parents=True, exist_ok=True)
+                self._boot(ws)
+            except BaseException as exc:
+                self._roll_back_create(ws, exc)
+                raise
+            self._transition(ws, Action.CREATED)
+        log.info("created workspace %s (%s)", ws.id, ws.name)
+        return ws
+
+    def _roll_back_create(self, ws: WorkspaceRecord, exc: BaseException) -> None:
+        log.warning("create of %s failed, rolling back: %s", ws.id, exc)
+        with contextlib.suppress(CorralError):
+            self._teardown(ws.id)
+        ws.error = f"create failed: {exc}"
+        ws.state = State.DESTROYED
+        self.store.save_workspace(ws)
+
+    def start(self, ref: str, owner: str) -> WorkspaceRecord:
+        ws = self.get(ref, owner)
+        with self.locked(ws.id):
+            ws = self.get(ws.id, owner)
+            next_state(ws.state, Action.START)
+            self.runtime.delete(ws.id)  # a stopped container may linger; start afresh
+            try:
+                self._boot(ws)
+            except CorralError as exc:
+                ws.error = str(exc)
+                self.store.save_workspace(ws)
+                raise
+            ws.error = None
+            self._transition(ws, Action.START)
+        return ws
+
+    def stop(self, ref: str, owner: str) -> WorkspaceRecord:
+        ws = self.get(ref, owner)
+        with self.locked(ws.id):
+            ws = self.get(ws.id, owner)
+            next_state(ws.state, Action.STOP)
+            self.runtime.delete(ws.id)
+            ws.extra.pop("pid", None)
+            self._transition(ws, Action.STOP)
+        return ws
+
+    def pause(self, ref: str, owner: str) -> WorkspaceRecord:
+        ws = self.get(ref, owner)
+        with self.locked(ws.id):
+            ws = self.get(ws.id, owner)
+            next_state(ws.state, Action.PAUSE)
+            self.runtime.pause(ws.id)
+            self._transition(ws, Action.PAUSE)
+        return ws
+
+    def resume(self, ref: str, owner: str) -> WorkspaceRecord:
+        ws = self.get(ref, owner)
+        with self.locked(ws.id):
+            ws = self.get(ws.id, owner)
+            next_state(ws.state, Action.RESUME)
+            self.runtime.resume(ws.id)
+            self._transition(ws, Action.RESUME)
+        return ws
+
+    def destroy(self, ref: str, owner: str) -> WorkspaceRecord:
+        ws = self.get(ref, owner)
+        with self.locked(ws.id):
+            ws = self.get(ws.id, owner)
+            self._transition(ws, Action.DESTROY)
+            self._finish_destroy(ws)
+        return ws
+
+    def _finish_destroy(self, ws: WorkspaceRecord) -> None:
+        self._teardown(ws.id)
+        ws.extra.pop("pid", None)
+        self._transition(ws, Action.DESTROYED)
+        log.info("destroyed workspace %s (%s)", ws.id, ws.name)
+
+    # -- inside a workspace ------------------------------------------------------------
+
+    def running(self, ref: str, owner: str, doing: str) -> WorkspaceRecord:
+        """The workspace, which must be running for `doing`."""
+        ws = self.get(ref, owner)
+        if ws.state != State.RUNNING:
+            hint = "resume it first" if ws.state == State.PAUSED else "start it first"
+            raise Conflict(f"cannot {doing} in a workspace that is {ws.state.value}", hint=hint)
+        return ws
+
+    async def exec(
+        self, ref: str, owner: str, spec: ExecSpec
+    ) -> AsyncIterator[OutputChunk | ExecExit]:
+        ws = self.running(ref, owner, "exec")
+        env = {**self._base_env(ws), **spec.env}
+        full = ExecSpec(spec.argv, env, spec.cwd, spec.stdin, spec.timeout)
+        async for item in self.runtime.exec(ws.id, full):
+            yield item
+
+    def root_dir(self, ref: str, owner: str) -> str:
+        """Host path of the workspace's root as its processes see it (for file access)."""
+        ws = self.get(ref, owner)
+        pid = ws.extra.get("pid")
+        if ws.state in (State.RUNNING, State.PAUSED) and isinstance(pid, int):
+            return f"/proc/{pid}/root"
+        if ws.state == State.STOPPED:
+            return str(self.storage.prepare(ws.id, ws.image).path)
+        raise Conflict(f"the files of a workspace that is {ws.state.value} are not reachable")

@@ -1,0 +1,184 @@
+"""The store: the only place that reads or writes the database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import create_engine, event, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from corral.engine.spec import Limits, WorkspaceRecord
+from corral.engine.states import State
+from corral.errors import Conflict, NotFound
+from corral.store import tables as t
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite gives back naive datetimes; every time in corral is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        t.metadata.create_all(self.engine)
+        # SQLite allows one writer; serialising writes here avoids "database is locked".
+        self._write_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- workspaces -------------------------------------------------------------------
+
+    def insert_workspace(self, ws: WorkspaceRecord) -> None:
+        row = _to_row(ws)
+        with self._write_lock, self.engine.begin() as conn:
+            try:
+                conn.execute(insert(t.workspaces).values(**row))
+            except IntegrityError:
+                raise Conflict(
+                    f"a workspace named {ws.name!r} already exists",
+                    hint="pick another name or destroy the existing one",
+                ) from None
+
+    def save_workspace(self, ws: WorkspaceRecord) -> None:
+        ws.updated_at = utcnow()
+        row = _to_row(ws)
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(update(t.workspaces).where(t.workspaces.c.id == ws.id).values(**row))
+
+    def get_workspace(self, ref: str, owner: str | None = None) -> WorkspaceRecord:
+        """By id, or by live name within the owner."""
+        with self.engine.connect() as conn:
+            query = select(t.workspaces).where(t.workspaces.c.id == ref)
+            if owner is not None:
+                query = query.where(t.workspaces.c.owner == owner)
+            row = conn.execute(query).mappings().first()
+            if row is None and owner is not None:
+                row = (
+                    conn.execute(
+                        select(t.workspaces).where(
+                            t.workspaces.c.owner == owner, t.workspaces.c.name_key == ref
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
+        if row is None:
+            raise NotFound(f"no workspace {ref!r}", hint="`corral ls` lists workspaces")
+        return _from_row(row)
+
+    def list_workspaces(
+        self,
+        owner: str | None = None,
+        states: Iterable[State] | None = None,
+        include_destroyed: bool = False,
+    ) -> list[WorkspaceRecord]:
+        query = select(t.workspaces).order_by(t.workspaces.c.created_at)
+        if owner is not None:
+            query = query.where(t.workspaces.c.owner == owner)
+        if states is not None:
+            query = query.where(t.workspaces.c.state.in_([s.value for s in states]))
+        elif not include_destroyed:
+            query = query.where(t.workspaces.c.state != State.DESTROYED.value)
+        with self.engine.connect() as conn:
+            return [_from_row(r) for r in conn.execute(query).mappings()]
+
+    # -- api keys ---------------------------------------------------------------------
+
+    def insert_api_key(self, **row: Any) -> None:
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(insert(t.api_keys).values(**row))
+
+    def find_api_key(self, key_hash: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(t.api_keys).where(t.api_keys.c.hash == key_hash))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def count_api_keys(self) -> int:
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(t.api_keys.c.id)).all())
+
+    def touch_api_key(self, key_id: str) -> None:
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(
+                update(t.api_keys).where(t.api_keys.c.id == key_id).values(last_used_at=utcnow())
+            )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def _to_row(ws: WorkspaceRecord) -> dict[str, Any]:
+    return {
+        "id": ws.id,
+        "owner": ws.owner,
+        "name": ws.name,
+        "name_key": ws.name if ws.state != State.DESTROYED else f"{ws.name}~{ws.id}",
+        "image": ws.image,
+        "state": ws.state.value,
+        "command": ws.command,
+        "env": ws.env,
+        "cpu": ws.limits.cpu,
+        "memory_mib": ws.limits.memory_mib,
+        "pids": ws.limits.pids,
+        "restart": ws.restart,
+        "labels": ws.labels,
+        "ttl_seconds": ws.ttl_seconds,
+        "expires_at": ws.expires_at,
+        "runtime": ws.runtime,
+        "restart_count": ws.restart_count,
+        "last_exit_code": ws.last_exit_code,
+        "last_exit_at": ws.last_exit_at,
+        "error": ws.error,
+        "extra": ws.extra,
+        "created_at": ws.created_at,
+        "updated_at": ws.updated_at,
+    }
+
+
+def _from_row(row: Any) -> WorkspaceRecord:
+    return WorkspaceRecord(
+        id=row["id"],
+        owner=row["owner"],
+        name=row["name"],
+        image=row["image"],
+        state=State(row["state"]),
+        command=row["command"],
+        env=row["env"] or {},
+        limits=Limits(cpu=row["cpu"], memory_mib=row["memory_mib"], pids=row["pids"]),
+        restart=row["restart"],
+        labels=row["labels"] or {},
+        created_at=_aware(row["created_at"]) or utcnow(),
+        updated_at=_aware(row["updated_at"]) or utcnow(),
+        ttl_seconds=row["ttl_seconds"],
+        expires_at=_aware(row["expires_at"]),
+        runtime=row["runtime"],
+        restart_count=row["restart_count"] or 0,
+        last_exit_code=row["last_exit_code"],
+        last_exit_at=_aware(row["last_exit_at"]),
+        error=row["error"],
+        extra=row["extra"] or {},
+    )

@@ -1,0 +1,62 @@
+"""The database schema (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("image", String(64), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("command", JSON),
+    Column("env", JSON, nullable=False),
+    Column("cpu", Float),
+    Column("memory_mib", Integer),
+    Column("pids", Integer),
+    Column("restart", String(16), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("ttl_seconds", Integer),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("runtime", String(16), nullable=False),
+    Column("restart_count", Integer, nullable=False, default=0),
+    Column("last_exit_code", Integer),
+    Column("last_exit_at", DateTime(timezone=True)),
+    Column("error", Text),
+    Column("extra", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # A live name is unique per owner; destroyed rows keep their name but get a tombstone
+    # suffix in `name_key` so the name can be reused.
+    Column("name_key", String(100), nullable=False),
+    UniqueConstraint("owner", "name_key", name="uq_workspace_owner_name"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("hash", String(128), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
