@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import ParamSpec
 
-import click
 import typer
-from typer.core import TyperGroup
 
 from corral.cli.output import print_error
 from corral.errors import CorralError
 
+P = ParamSpec("P")
 
-class ReportingGroup(TyperGroup):
-    """The command group that turns expected failures into one line instead of a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+def reporting(command: Callable[P, None]) -> Callable[P, None]:
+    """`command`, with expected failures turned into one line instead of a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
         try:
-            return super().invoke(ctx)
+            return command(*args, **kwargs)
         except CorralError as exc:
             print_error(exc.message, exc.hint)
         except OSError as exc:  # local files (`cp`), stdin, a closed pipe
             print_error(str(exc))
         raise typer.Exit(1)
+
+    return run

@@ -24,7 +24,9 @@ def parse_env(values: list[str]) -> dict[str, str]:
         key, sep, val = value.partition("=")
         if not sep:
             if key not in os.environ:
-                raise typer.BadParameter(f"{key} is not set here; write {key}=VALUE", param_hint="--env")
+                raise typer.BadParameter(
+                    f"{key} is not set here; write {key}=VALUE", param_hint="--env"
+                )
             val = os.environ[key]
         env[key] = val
     return env

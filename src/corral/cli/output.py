@@ -24,3 +24,7 @@ def print_error(message: str, hint: str | None = None) -> None:
     stderr.print(f"[red]error: {escape(message)}[/]")
     if hint:
         stderr.print(f"[yellow]hint: {escape(hint)}[/]")
+
+
+def print_warning(message: str) -> None:
+    stderr.print(f"[yellow]warning: {escape(message)}[/]")

@@ -133,17 +133,28 @@ class OciRuntime:
         for key, value in spec.env.items():
             args += ["--env", f"{key}={value}"]
         started = time.perf_counter()
-        proc = await asyncio.create_subprocess_exec(
-            *self._cmd(*args, container_id, *spec.argv),
-            stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        # Our own pipes, not asyncio's: asyncio's wait() also waits for its pipes to close,
+        # which a background child of the command can hold open for ever.
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self._cmd(*args, container_id, *spec.argv),
+                stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+            )
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
         queue: asyncio.Queue[OutputChunk | None] = asyncio.Queue()
-        assert proc.stdout is not None and proc.stderr is not None
         readers = [
-            asyncio.create_task(_pump(proc.stdout, "stdout", queue)),
-            asyncio.create_task(_pump(proc.stderr, "stderr", queue)),
+            asyncio.create_task(_pump(await _reader(out_r), "stdout", queue)),
+            asyncio.create_task(_pump(await _reader(err_r), "stderr", queue)),
         ]
         feeder = asyncio.create_task(_feed(proc, spec.stdin))
         waiter = asyncio.create_task(proc.wait())
@@ -196,11 +207,26 @@ class OciRuntime:
         yield ExecExit(exit_code, timed_out, (time.perf_counter() - started) * 1000)
 
 
-async def _pump(stream: asyncio.StreamReader, name: str, queue: asyncio.Queue) -> None:  # type: ignore[type-arg]
+async def _reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_READ_CHUNK * 4)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+    )
+    return reader, transport
+
+
+async def _pump(
+    pipe: tuple[asyncio.StreamReader, asyncio.BaseTransport],
+    name: str,
+    queue: asyncio.Queue,  # type: ignore[type-arg]
+) -> None:
+    stream, transport = pipe
     try:
         while data := await stream.read(_READ_CHUNK):
             await queue.put(OutputChunk(name, data))  # type: ignore[arg-type]
     finally:
+        transport.close()
         await queue.put(None)
 
 
