@@ -38,5 +38,9 @@ def test_environment_beats_the_key_file(clean_env: Path, monkeypatch: pytest.Mon
 def test_arguments_beat_the_environment(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CORRAL_API_KEY", "crl_env")
     connection = resolve("http://arg:2", "crl_arg", timeout=3)
-    assert (connection.url, connection.api_key, connection.timeout) == ("http://arg:2", "crl_arg", 3)
+    assert (connection.url, connection.api_key, connection.timeout) == (
+        "http://arg:2",
+        "crl_arg",
+        3,
+    )
     assert connection.headers == {"Authorization": "Bearer crl_arg"}

@@ -6,8 +6,8 @@ from fastapi import FastAPI
 
 from corral import __version__
 from corral.api import errors
+from corral.api.routes import events, files, system, workspaces
 from corral.api.routes import exec as exec_routes
-from corral.api.routes import files, system, workspaces
 from corral.config import Settings
 from corral.engine.engine import Engine
 from corral.store import Store
@@ -25,6 +25,6 @@ def create_app(settings: Settings, store: Store, engine: Engine, cgroup_mode: st
     app.state.cgroup_mode = cgroup_mode
     errors.install(app)
     # exec before workspaces: POST /{ref}/exec must not be taken for POST /{ref}/{action}.
-    for module in (system, exec_routes, files, workspaces):
+    for module in (system, events, exec_routes, files, workspaces):
         app.include_router(module.router)
     return app

@@ -73,6 +73,12 @@ class WorkspaceCreate(Strict):
         return command
 
 
+class SetTimeout(Strict):
+    ttl_seconds: Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS)] | None = Field(
+        description="expire this many seconds from now; null: never expire"
+    )
+
+
 class Workspace(BaseModel):
     id: str
     name: str

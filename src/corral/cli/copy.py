@@ -12,7 +12,7 @@ import typer
 
 from corral.cli import output
 from corral.cli.session import client
-from corral.client import Files
+from corral.client import FileEntry, Files
 from corral.errors import NotFound
 
 STDIO = "-"
@@ -48,29 +48,30 @@ def cp(
 
 
 def download(files: Files, path: str, dest: str) -> None:
-    is_dir = files.stat(path).is_dir
+    entry = files.stat(path)
     if dest == STDIO:
-        if is_dir:
+        if entry.is_dir:
             raise typer.BadParameter(f"{path} is a directory; it cannot go to stdout")
         sys.stdout.buffer.write(files.read(path))
         return
     local = Path(dest)
     if local.is_dir():
         local = local / posixpath.basename(path.rstrip("/"))
-    _download(files, path, is_dir, local)
+    _download(files, path, entry, local)
 
 
-def _download(files: Files, path: str, is_dir: bool, local: Path) -> None:
-    if not is_dir:
+def _download(files: Files, path: str, entry: FileEntry, local: Path) -> None:
+    if not entry.is_dir:
         local.write_bytes(files.read(path))
+        local.chmod(entry.mode & 0o777)
         return
     local.mkdir(exist_ok=True)
-    for entry in files.list(path):
-        child = posixpath.join(path, entry.name)
-        if entry.type in ("file", "dir"):
-            _download(files, child, entry.is_dir, local / entry.name)
+    for child in files.list(path):
+        child_path = posixpath.join(path, child.name)
+        if child.type in ("file", "dir"):
+            _download(files, child_path, child, local / child.name)
         else:
-            output.print_warning(f"skipped {child}: a {entry.type}")
+            output.print_warning(f"skipped {child_path}: a {child.type}")
 
 
 def upload(files: Files, src: str, dest: str) -> None:

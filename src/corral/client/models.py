@@ -9,7 +9,18 @@ from corral.api import schemas
 from corral.api.schemas import Info
 from corral.api.schemas import Workspace as WorkspaceModel
 
-__all__ = ["ExecResult", "FileEntry", "Info", "OutputChunk", "WorkspaceFields", "WorkspaceModel"]
+# States in which a workspace is, or is about to be, destroyed.
+GONE = ("destroying", "destroyed")
+
+__all__ = [
+    "GONE",
+    "ExecResult",
+    "FileEntry",
+    "Info",
+    "OutputChunk",
+    "WorkspaceFields",
+    "WorkspaceModel",
+]
 
 
 class ExecResult(schemas.ExecResult):

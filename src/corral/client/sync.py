@@ -20,6 +20,7 @@ from corral.client import calls, errors
 from corral.client.calls import Call, Command, ExecOptions, Request, WorkspaceSpec
 from corral.client.connection import DEFAULT_TIMEOUT, resolve
 from corral.client.models import (
+    GONE,
     ExecResult,
     FileEntry,
     Info,
@@ -28,7 +29,7 @@ from corral.client.models import (
     WorkspaceModel,
 )
 from corral.client.streams import ExecStreamDecoder
-from corral.errors import NotFound
+from corral.errors import Conflict, NotFound
 
 T = TypeVar("T")
 
@@ -200,11 +201,16 @@ class Workspace(WorkspaceFields):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.state != "destroyed":
-            try:
-                self.destroy()
-            except NotFound:
-                pass
+        if self.state in GONE:
+            return
+        try:
+            self.destroy()
+        except NotFound:
+            pass
+        except Conflict:
+            # Destroyed meanwhile (its TTL ran out, or by someone else): what we wanted anyway.
+            if self.refresh().state not in GONE:
+                raise
 
 
 class Files:

@@ -26,6 +26,7 @@ from corral.drivers.runtime.base import (
 )
 from corral.drivers.runtime.ocispec import DEFAULT_PATH
 from corral.drivers.storage.base import Storage
+from corral.engine.events import Events
 from corral.engine.spec import Limits, WorkspaceRecord
 from corral.engine.states import Action, State, next_state
 from corral.errors import Conflict, CorralError, InvalidSpec, RuntimeFailure
@@ -60,6 +61,7 @@ class Engine:
         self.network = network
         self.storage = storage
         self.workspaces_dir = workspaces_dir
+        self.events = Events(store)
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
@@ -76,8 +78,15 @@ class Engine:
         return self.workspaces_dir / workspace_id / "main.log"
 
     def _transition(self, ws: WorkspaceRecord, action: Action) -> None:
+        before = ws.state
         ws.state = next_state(ws.state, action)
         self.store.save_workspace(ws)
+        if ws.state != before:
+            self.events.emit(ws.owner, ws.id, "state", f"{ws.name}: {before} -> {ws.state}",
+                             action=action.value, before=before.value, after=ws.state.value)
+
+    def emit(self, ws: WorkspaceRecord, type: str, message: str, **data: object) -> None:
+        self.events.emit(ws.owner, ws.id, type, f"{ws.name}: {message}", **data)
 
     def _base_env(self, ws: WorkspaceRecord) -> dict[str, str]:
         return {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": ws.name, **ws.env}
@@ -192,6 +201,7 @@ class Engine:
         ws.error = f"create failed: {exc}"
         ws.state = State.DESTROYED
         self.store.save_workspace(ws)
+        self.emit(ws, "create_failed", str(exc))
 
     def start(self, ref: str, owner: str) -> WorkspaceRecord:
         ws = self.get(ref, owner)
@@ -250,6 +260,20 @@ class Engine:
         ws.extra.pop("pid", None)
         self._transition(ws, Action.DESTROYED)
         log.info("destroyed workspace %s (%s)", ws.id, ws.name)
+
+    def set_timeout(self, ref: str, owner: str, ttl_seconds: int | None) -> WorkspaceRecord:
+        """Make the workspace expire `ttl_seconds` from now (None: never expire)."""
+        ws = self.get(ref, owner)
+        with self.locked(ws.id):
+            ws = self.get(ws.id, owner)
+            if ws.state in (State.DESTROYING, State.DESTROYED):
+                raise Conflict(f"cannot set the timeout of a workspace that is {ws.state.value}")
+            ws.ttl_seconds = ttl_seconds
+            ws.expires_at = utcnow() + timedelta(seconds=ttl_seconds) if ttl_seconds else None
+            self.store.save_workspace(ws)
+            self.emit(ws, "timeout", f"expires at {ws.expires_at}" if ws.expires_at
+                      else "no longer expires", ttl_seconds=ttl_seconds)  # fmt: skip
+        return ws
 
     # -- inside a workspace ------------------------------------------------------------
 

@@ -75,6 +75,7 @@ class Supervisor:
 
     def _expire(self, ws: WorkspaceRecord) -> None:
         log.info("workspace %s reached its TTL", ws.id)
+        self.engine.emit(ws, "expired", f"TTL of {ws.ttl_seconds}s reached", ttl=ws.ttl_seconds)
         try:
             self.engine.destroy(ws.id, ws.owner)
         except (NotFound, CorralError) as exc:
@@ -101,7 +102,8 @@ class Supervisor:
             self.engine.runtime.delete(ws.id)
             self.engine._transition(current, Action.CRASH)
             self._started_at.pop(ws.id, None)
-            log.info("main process of %s exited with %s", ws.id, exited.exit_code)
+            self.engine.emit(current, "exit", f"main process exited with {exited.exit_code}",
+                             exit_code=exited.exit_code)  # fmt: skip
             if should_restart(current.restart, exited.exit_code):
                 count = self._consecutive.get(ws.id, 0) + 1
                 self._consecutive[ws.id] = count
@@ -124,6 +126,8 @@ class Supervisor:
             current.restart_count += 1
             current.error = None
             self.engine._transition(current, Action.RESTART)
+            self.engine.emit(current, "restart", f"restarted ({current.restart_count})",
+                             restart_count=current.restart_count)  # fmt: skip
             self._started_at[ws.id] = time.monotonic()
 
     def _forget(self, workspace_id: str) -> None:

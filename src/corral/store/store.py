@@ -97,6 +97,39 @@ class Store:
         with self.engine.connect() as conn:
             return [_from_row(r) for r in conn.execute(query).mappings()]
 
+    # -- events -----------------------------------------------------------------------
+
+    def insert_event(self, **row: Any) -> int:
+        with self._write_lock, self.engine.begin() as conn:
+            result = conn.execute(insert(t.events).values(**row))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def list_events(
+        self,
+        owner: str | None,
+        workspace_id: str | None = None,
+        since: datetime | None = None,
+        after_id: int | None = None,
+        types: list[str] | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        query = select(t.events).order_by(t.events.c.id).limit(limit)
+        if owner is not None:
+            query = query.where(t.events.c.owner == owner)
+        if workspace_id is not None:
+            query = query.where(t.events.c.workspace_id == workspace_id)
+        if since is not None:
+            query = query.where(t.events.c.created_at >= since)
+        if after_id is not None:
+            query = query.where(t.events.c.id > after_id)
+        if types:
+            query = query.where(t.events.c.type.in_(types))
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        for row in rows:
+            row["created_at"] = _aware(row["created_at"])
+        return rows
+
     # -- api keys ---------------------------------------------------------------------
 
     def insert_api_key(self, **row: Any) -> None:

@@ -70,6 +70,13 @@ def get(ref: str, request: Request, who: Who) -> schemas.Workspace:
     return views.workspace(engine_of(request).get(ref, who.owner))
 
 
+@router.post("/{ref}/timeout", response_model=schemas.Workspace)
+def set_timeout(
+    ref: str, body: schemas.SetTimeout, request: Request, who: Who
+) -> schemas.Workspace:
+    return views.workspace(engine_of(request).set_timeout(ref, who.owner, body.ttl_seconds))
+
+
 @router.post("/{ref}/{action}", response_model=schemas.Workspace)
 def act(
     ref: str,
