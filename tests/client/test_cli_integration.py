@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from tests.conftest import Daemon
@@ -20,8 +21,12 @@ from corral.cli.main import app
 pytestmark = pytest.mark.integration
 
 
+class Corral(Protocol):
+    def __call__(self, *args: str, input: str | None = None) -> Result: ...
+
+
 @pytest.fixture
-def corral(server: Daemon):  # type: ignore[no-untyped-def]
+def corral(server: Daemon) -> Corral:
     """Run `corral ARGS...` in-process against the test daemon."""
     runner = CliRunner()
     env = {"CORRAL_URL": server.url, "CORRAL_API_KEY": server.api_key}
@@ -38,7 +43,7 @@ def ws(client: Client, unique_name: str) -> Iterator[Workspace]:
         yield workspace
 
 
-def test_create_ls_info_rm(corral, client: Client, unique_name: str) -> None:  # type: ignore[no-untyped-def]
+def test_create_ls_info_rm(corral: Corral, client: Client, unique_name: str) -> None:
     created = corral("create", unique_name, "--cpu", "0.5", "--memory", "128", "--ttl", "300",
                      "--env", "A=1", "--label", "suite=cli", "--", "sleep", "300")  # fmt: skip
     assert created.exit_code == 0, created.output
@@ -63,12 +68,14 @@ def test_create_ls_info_rm(corral, client: Client, unique_name: str) -> None:  #
     assert client.workspaces.get(wid).state == "destroyed"
 
 
-def test_daemon_info(corral, server: Daemon) -> None:  # type: ignore[no-untyped-def]
+def test_daemon_info(corral: Corral, server: Daemon) -> None:
     assert server.url in corral("info").stdout
     assert json.loads(corral("info", "--json").stdout)["state_dir"] == str(server.state_dir)
 
 
-def test_lifecycle_verbs_on_several_workspaces(corral, client: Client, unique_name: str) -> None:  # type: ignore[no-untyped-def]
+def test_lifecycle_verbs_on_several_workspaces(
+    corral: Corral, client: Client, unique_name: str
+) -> None:
     names = [f"{unique_name}-a", f"{unique_name}-b"]
     for name in names:
         client.workspaces.create(name)
@@ -85,7 +92,7 @@ def test_lifecycle_verbs_on_several_workspaces(corral, client: Client, unique_na
         assert corral("rm", *names).exit_code == 0
 
 
-def test_rm_reports_missing_workspaces_unless_forced(corral, ws: Workspace) -> None:  # type: ignore[no-untyped-def]
+def test_rm_reports_missing_workspaces_unless_forced(corral: Corral, ws: Workspace) -> None:
     result = corral("rm", "no-such-workspace", ws.name)
     assert result.exit_code == 1
     assert result.stdout.split() == [ws.name]  # the other one was still removed
@@ -94,7 +101,7 @@ def test_rm_reports_missing_workspaces_unless_forced(corral, ws: Workspace) -> N
     assert (forced.exit_code, forced.stderr) == (0, "")
 
 
-def test_exec_streams_output_and_exits_with_the_code(corral, ws: Workspace) -> None:  # type: ignore[no-untyped-def]
+def test_exec_streams_output_and_exits_with_the_code(corral: Corral, ws: Workspace) -> None:
     result = corral("exec", ws.name, "--env", "X=1", "--cwd", "/tmp", "--",
                     "sh", "-c", "echo $X $(pwd); echo err >&2; exit 5")  # fmt: skip
     assert (result.exit_code, result.stdout, result.stderr) == (5, "1 /tmp\n", "err\n")
@@ -106,7 +113,7 @@ def test_exec_streams_output_and_exits_with_the_code(corral, ws: Workspace) -> N
     assert slow.exit_code == TIMED_OUT and "timed out" in slow.stderr
 
 
-def test_logs(corral, client: Client, unique_name: str) -> None:  # type: ignore[no-untyped-def]
+def test_logs(corral: Corral, client: Client, unique_name: str) -> None:
     with client.workspaces.create(unique_name, command="echo one; echo two; sleep 30") as ws:
         for _ in range(100):
             if ws.logs().count("\n") == 2:
@@ -116,7 +123,7 @@ def test_logs(corral, client: Client, unique_name: str) -> None:  # type: ignore
         assert corral("logs", ws.name, "--tail", "1").stdout == "two\n"
 
 
-def test_cp_files_and_directories(corral, ws: Workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cp_files_and_directories(corral: Corral, ws: Workspace, tmp_path: Path) -> None:
     src = tmp_path / "project"
     (src / "pkg").mkdir(parents=True)
     (src / "pkg" / "main.py").write_text("print('hi')\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from tests.conftest import Daemon
@@ -22,9 +23,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def ws(client: Client, unique_name: str) -> Workspace:
+def ws(client: Client, unique_name: str) -> Iterator[Workspace]:
     with client.workspaces.create(unique_name, labels={"suite": "sdk"}) as workspace:
-        yield workspace  # type: ignore[misc]
+        yield workspace
 
 
 def test_health_and_info(client: Client) -> None:
@@ -68,9 +69,9 @@ def test_exec(ws: Workspace) -> None:
 
 
 def test_exec_stream_yields_output_then_the_result(ws: Workspace) -> None:
-    events = list(ws.exec_stream("echo a; sleep 0.2; echo b >&2; echo c; exit 4"))
-    *chunks, result = events
-    assert all(isinstance(chunk, OutputChunk) for chunk in chunks)
+    *events, result = ws.exec_stream("echo a; sleep 0.2; echo b >&2; echo c; exit 4")
+    chunks = [event for event in events if isinstance(event, OutputChunk)]
+    assert len(chunks) == len(events)
     assert "".join(text for stream, text in chunks if stream == "stdout") == "a\nc\n"
     assert ("stderr", "b\n") in chunks
     assert isinstance(result, ExecResult)
@@ -105,7 +106,7 @@ def test_logs_of_the_main_command(client: Client, unique_name: str) -> None:
         assert ws.logs(tail=1) == "line3\n"
         followed = ws.follow_logs(tail=2)
         assert next(followed) == "line2\nline3\n"
-        followed.close()  # type: ignore[attr-defined]
+        followed.close()
 
 
 def test_sandbox_is_destroyed_when_the_block_ends(client: Client) -> None:

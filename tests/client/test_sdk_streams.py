@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pytest
 
@@ -16,7 +17,7 @@ def feed_all(decoder: SSEDecoder | ExecStreamDecoder, text: str) -> list[object]
     return [event for event in events if event is not None]
 
 
-def event(name: str, payload: dict[str, object]) -> str:
+def event(name: str, payload: Mapping[str, object]) -> str:
     return f"event: {name}\ndata: {json.dumps(payload)}\n\n"
 
 

@@ -7,7 +7,7 @@ decoding are the shared ones from `calls` and `streams`.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TypeVar, Unpack
@@ -94,12 +94,12 @@ class AsyncClient:
             await response.aread()
             return call.parse(response)
 
-    async def _lines(self, request: Request) -> AsyncIterator[str]:
+    async def _lines(self, request: Request) -> AsyncGenerator[str, None]:
         async with self._open(request) as response:
             async for line in response.aiter_lines():
                 yield line
 
-    async def _text(self, request: Request) -> AsyncIterator[str]:
+    async def _text(self, request: Request) -> AsyncGenerator[str, None]:
         async with self._open(request) as response:
             async for text in response.aiter_text():
                 yield text
@@ -151,7 +151,7 @@ class AsyncWorkspace(WorkspaceFields):
 
     async def exec_stream(
         self, command: Command, **options: Unpack[ExecOptions]
-    ) -> AsyncIterator[OutputChunk | ExecResult]:
+    ) -> AsyncGenerator[OutputChunk | ExecResult, None]:
         """Run `command`, yielding its output as it comes and, last, the `ExecResult`."""
         decoder = ExecStreamDecoder()
         async for line in self._client._lines(calls.exec_stream(self.id, command, options)):
@@ -166,7 +166,7 @@ class AsyncWorkspace(WorkspaceFields):
         """What the main command has printed so far (the last `tail` lines if given)."""
         return await self._client._send(calls.logs(self.id, tail))
 
-    def follow_logs(self, tail: int | None = None) -> AsyncIterator[str]:
+    def follow_logs(self, tail: int | None = None) -> AsyncGenerator[str, None]:
         """The main command's output, then more as it is printed, until the caller stops."""
         return self._client._text(calls.follow_logs(self.id, tail))
 

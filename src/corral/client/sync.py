@@ -7,7 +7,7 @@ this module only sends and waits. `aio` is its asyncio counterpart, method for m
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TypeVar, Unpack
@@ -98,11 +98,11 @@ class Client:
             response.read()
             return call.parse(response)
 
-    def _lines(self, request: Request) -> Iterator[str]:
+    def _lines(self, request: Request) -> Generator[str, None, None]:
         with self._open(request) as response:
             yield from response.iter_lines()
 
-    def _text(self, request: Request) -> Iterator[str]:
+    def _text(self, request: Request) -> Generator[str, None, None]:
         with self._open(request) as response:
             yield from response.iter_text()
 
@@ -151,7 +151,7 @@ class Workspace(WorkspaceFields):
 
     def exec_stream(
         self, command: Command, **options: Unpack[ExecOptions]
-    ) -> Iterator[OutputChunk | ExecResult]:
+    ) -> Generator[OutputChunk | ExecResult, None, None]:
         """Run `command`, yielding its output as it comes and, last, the `ExecResult`."""
         decoder = ExecStreamDecoder()
         for line in self._client._lines(calls.exec_stream(self.id, command, options)):
@@ -166,7 +166,7 @@ class Workspace(WorkspaceFields):
         """What the main command has printed so far (the last `tail` lines if given)."""
         return self._client._send(calls.logs(self.id, tail))
 
-    def follow_logs(self, tail: int | None = None) -> Iterator[str]:
+    def follow_logs(self, tail: int | None = None) -> Generator[str, None, None]:
         """The main command's output, then more as it is printed, until the caller stops."""
         return self._client._text(calls.follow_logs(self.id, tail))
 
