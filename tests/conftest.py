@@ -41,6 +41,7 @@ class Daemon:
     runtime: str = "auto"
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.log_path = self.state_dir.parent / f"daemon-{self.port}.log"
@@ -61,6 +62,7 @@ class Daemon:
             "CORRAL_PORT": str(self.port),
             "CORRAL_RUNTIME": self.runtime,
             "CORRAL_URL": self.url,
+            **self.extra_env,
         }
 
     def start(self) -> None:

@@ -22,7 +22,16 @@ class Settings:
     port: int = field(default_factory=lambda: int(os.environ.get("CORRAL_PORT", DEFAULT_PORT)))
     runtime: str = field(default_factory=lambda: os.environ.get("CORRAL_RUNTIME", "auto"))
     database_url: str | None = field(default_factory=lambda: os.environ.get("CORRAL_DATABASE_URL"))
-    supervise_interval: float = 0.25
+    supervise_interval: float = field(
+        default_factory=lambda: float(os.environ.get("CORRAL_SUPERVISE_INTERVAL", "0.25"))
+    )
+    restart_backoff_cap: float = field(
+        default_factory=lambda: float(os.environ.get("CORRAL_RESTART_BACKOFF_CAP", "30"))
+    )
+    # On shutdown, stop every workspace (default: leave them running, re-adopted on start).
+    stop_workspaces_on_exit: bool = field(
+        default_factory=lambda: os.environ.get("CORRAL_STOP_ON_EXIT", "") in ("1", "true")
+    )
 
     @property
     def db_url(self) -> str:

@@ -20,8 +20,9 @@ from corral.drivers.storage.images import ImageStore
 from corral.drivers.storage.overlay import OverlayStorage
 from corral.engine.engine import Engine
 from corral.engine.reconciler import reconcile
+from corral.engine.states import State
 from corral.engine.supervisor import Supervisor
-from corral.errors import RuntimeFailure
+from corral.errors import CorralError, RuntimeFailure
 from corral.store import Store
 
 log = logging.getLogger("corral")
@@ -72,7 +73,7 @@ def serve(settings: Settings) -> None:
     store, engine, cgroup_mode = build_engine(settings)
     key = ensure_admin_key(settings, store)
     reconcile(engine)
-    supervisor = Supervisor(engine, settings.supervise_interval)
+    supervisor = Supervisor(engine, settings.supervise_interval, settings.restart_backoff_cap)
     supervisor.start()
     app = create_app(settings, store, engine, cgroup_mode)
     url = f"http://{settings.host}:{settings.port}"
@@ -87,4 +88,15 @@ def serve(settings: Settings) -> None:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         supervisor.stop()
+        if settings.stop_workspaces_on_exit:
+            stop_all(engine)
         store.close()
+
+
+def stop_all(engine: Engine) -> None:
+    """Stop every running or paused workspace (for `corral serve --stop-on-exit`)."""
+    for ws in engine.store.list_workspaces(states=[State.RUNNING, State.PAUSED]):
+        try:
+            engine.stop(ws.id, ws.owner)
+        except CorralError as exc:
+            log.warning("could not stop %s on exit: %s", ws.id, exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -62,6 +63,8 @@ def test_create_ls_info_rm(corral: Corral, client: Client, unique_name: str) -> 
     details = corral("info", unique_name)
     assert "sleep 300" in details.stdout and "suite=cli" in details.stdout
     assert json.loads(corral("info", wid, "--json").stdout)["name"] == unique_name
+    duplicate = corral("create", unique_name, "--json")
+    assert duplicate.exit_code == 1 and "already exists" in duplicate.stderr
 
     removed = corral("rm", unique_name)
     assert removed.exit_code == 0 and removed.stdout.strip() == unique_name
@@ -121,6 +124,26 @@ def test_logs(corral: Corral, client: Client, unique_name: str) -> None:
             ws.exec("sleep 0.05")
         assert corral("logs", ws.name).stdout == "one\ntwo\n"
         assert corral("logs", ws.name, "--tail", "1").stdout == "two\n"
+
+
+def test_logs_follow_until_interrupted(server: Daemon, client: Client, unique_name: str) -> None:
+    command = "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done"
+    env = {**os.environ, "CORRAL_URL": server.url, "CORRAL_API_KEY": server.api_key}
+    with client.workspaces.create(unique_name, command=command):
+        follow = subprocess.Popen([sys.executable, "-m", "corral.cli", "logs", "-f", unique_name],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)  # fmt: skip
+        try:
+            assert follow.stdout is not None
+            first = follow.stdout.readline()
+            later = [follow.stdout.readline() for _ in range(3)]  # more arrives while we wait
+            follow.send_signal(signal.SIGINT)
+            _, stderr = follow.communicate(timeout=10)
+        finally:
+            follow.kill()
+        assert first == "tick 1\n"
+        assert later == ["tick 2\n", "tick 3\n", "tick 4\n"]
+        assert follow.returncode == 0 and stderr == ""
 
 
 def test_cp_files_and_directories(corral: Corral, ws: Workspace, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_TTL_SECONDS = 30 * 24 * 3600
 
 RestartPolicy = Literal["always", "on-failure", "never"]
+OnExpire = Literal["destroy", "pause", "stop"]
 State = Literal["creating", "running", "paused", "stopped", "destroying", "destroyed", "failed"]
 
 
@@ -46,6 +47,16 @@ class WorkspaceCreate(Strict):
     pids: Annotated[int, Field(ge=8, le=1_000_000)] | None = None
     ttl_seconds: Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS)] | None = None
     restart: RestartPolicy = "never"
+    max_retries: Annotated[int, Field(ge=0, le=10_000)] | None = Field(
+        default=None, description="on-failure: stop restarting after this many in a row"
+    )
+    on_expire: OnExpire = "destroy"
+    ttl_counts_paused: bool = Field(
+        default=True, description="whether time spent paused counts against ttl_seconds"
+    )
+    idle_timeout_seconds: Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS)] | None = Field(
+        default=None, description="pause after this long without API activity and with idle CPU"
+    )
     labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("env")
@@ -95,7 +106,13 @@ class Workspace(BaseModel):
     labels: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    max_retries: int | None
+    on_expire: OnExpire
+    ttl_counts_paused: bool
+    idle_timeout_seconds: int | None
     restart_count: int
+    crash_loop: bool = Field(description="restarting again and again, with growing backoff")
+    paused_reason: str | None = None
     last_exit_code: int | None
     last_exit_at: datetime | None
     error: str | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from corral.api import schemas
 from corral.drivers.storage.files import FileInfo
 from corral.engine.spec import WorkspaceRecord
+from corral.engine.supervisor import CRASH_LOOP_RESTARTS
 
 
 def workspace(ws: WorkspaceRecord) -> schemas.Workspace:
@@ -24,7 +25,13 @@ def workspace(ws: WorkspaceRecord) -> schemas.Workspace:
         labels=ws.labels,
         created_at=ws.created_at,
         updated_at=ws.updated_at,
+        max_retries=ws.lifecycle.max_retries,
+        on_expire=ws.lifecycle.on_expire,  # type: ignore[arg-type]
+        ttl_counts_paused=ws.lifecycle.ttl_counts_paused,
+        idle_timeout_seconds=ws.lifecycle.idle_timeout_seconds,
         restart_count=ws.restart_count,
+        crash_loop=int(ws.extra.get("consecutive_restarts", 0) or 0) >= CRASH_LOOP_RESTARTS,
+        paused_reason=str(ws.extra["paused_reason"]) if ws.extra.get("paused_reason") else None,
         last_exit_code=ws.last_exit_code,
         last_exit_at=ws.last_exit_at,
         error=ws.error,

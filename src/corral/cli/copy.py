@@ -34,8 +34,12 @@ def parse_location(arg: str) -> Remote | str:
 
 def cp(
     ctx: typer.Context,
-    src: Annotated[str, typer.Argument(help="REF:/path, a local path, or - for stdin.")],
-    dst: Annotated[str, typer.Argument(help="REF:/path, a local path, or - for stdout.")],
+    src: Annotated[
+        str, typer.Argument(metavar="SRC", help="REF:/path, a local path, or - for stdin.")
+    ],
+    dst: Annotated[
+        str, typer.Argument(metavar="DST", help="REF:/path, a local path, or - for stdout.")
+    ],
 ) -> None:
     """Copy files or directories into or out of a workspace."""
     source, target = parse_location(src), parse_location(dst)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from corral.cli import output
-from corral.cli.options import EnvPairs, parse_env, to_command
+from corral.cli.options import CommandArgs, EnvPairs, Ref, parse_env, to_command
 from corral.cli.session import client
 from corral.client import ExecResult
 
@@ -26,15 +26,13 @@ def exit_status(result: ExecResult) -> int:
 
 def exec_(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Workspace id or name.")],
-    command: Annotated[
-        list[str], typer.Argument(help="The command, after `--`; one argument runs via /bin/sh -c.")
-    ],
+    ref: Ref,
+    command: CommandArgs,
     env: EnvPairs = [],  # noqa: B006 - typer reads the default, never mutates it
     cwd: Annotated[str | None, typer.Option(help="Working directory (absolute).")] = None,
     timeout: Annotated[float, typer.Option(help="Kill the command after this many seconds.")] = 60,
     stdin: Annotated[
-        bool, typer.Option("--stdin", "-i", help="Send this terminal's stdin to the command.")
+        bool, typer.Option("--stdin", "-i", help="Send stdin, read to its end, to the command.")
     ] = False,
 ) -> None:
     """Run a command in a workspace and exit with its exit code."""

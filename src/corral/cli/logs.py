@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
+from corral.cli.options import Ref
 from corral.cli.session import client
 
 
 def logs(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Workspace id or name.")],
+    ref: Ref,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new output.")
     ] = False,

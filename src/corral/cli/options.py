@@ -10,7 +10,12 @@ import typer
 from corral.client.calls import Command
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-Refs = Annotated[list[str], typer.Argument(help="Workspace ids or names.", show_default=False)]
+Ref = Annotated[str, typer.Argument(metavar="REF", help="Workspace id or name.")]
+Refs = Annotated[
+    list[str], typer.Argument(metavar="REF", help="Workspace ids or names.", show_default=False)
+]
+COMMAND_HELP = "After `--`; a single argument runs via /bin/sh -c."
+CommandArgs = Annotated[list[str], typer.Argument(metavar="COMMAND", help=COMMAND_HELP)]
 EnvPairs = Annotated[
     list[str],
     typer.Option("--env", "-e", help="KEY=VALUE, or KEY to pass on your own $KEY; repeatable."),

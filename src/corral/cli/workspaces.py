@@ -9,7 +9,16 @@ import typer
 
 from corral.api.schemas import RestartPolicy, State
 from corral.cli import output, render
-from corral.cli.options import EnvPairs, Json, LabelPairs, Refs, parse_env, parse_labels, to_command
+from corral.cli.options import (
+    COMMAND_HELP,
+    EnvPairs,
+    Json,
+    LabelPairs,
+    Refs,
+    parse_env,
+    parse_labels,
+    to_command,
+)
 from corral.cli.session import client
 from corral.client import Workspace
 from corral.errors import CorralError, NotFound
@@ -35,10 +44,9 @@ def ls(
 
 def create(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Unique name (a DNS label).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Unique name (a DNS label).")],
     command: Annotated[
-        list[str] | None,
-        typer.Argument(help="Main process after `--`; one argument runs via /bin/sh -c."),
+        list[str] | None, typer.Argument(metavar="COMMAND", help=COMMAND_HELP)
     ] = None,
     image: Annotated[str, typer.Option(help="Base image.")] = "host",
     cpu: Annotated[float | None, typer.Option(help="CPU limit in (fractional) cores.")] = None,
@@ -71,7 +79,9 @@ def create(
 
 def info(
     ctx: typer.Context,
-    ref: Annotated[str | None, typer.Argument(help="A workspace; without one, the daemon.")] = None,
+    ref: Annotated[
+        str | None, typer.Argument(metavar="REF", help="A workspace; without one, the daemon.")
+    ] = None,
     json: Json = False,
 ) -> None:
     """Show a workspace in detail, or the daemon when no workspace is named."""

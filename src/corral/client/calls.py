@@ -66,9 +66,8 @@ class Request:
     stream: bool = False  # the body arrives for as long as it takes: no read timeout
 
     def to_httpx(self, connection: Connection) -> httpx.Request:
-        timeout = httpx.Timeout(self.timeout or connection.timeout)
-        if self.stream:
-            timeout = httpx.Timeout(connection.timeout, read=None)
+        read = None if self.stream else self.timeout or connection.timeout
+        timeout = httpx.Timeout(connection.timeout, read=read)
         return httpx.Request(
             self.method,
             connection.url + self.path,

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,8 +27,9 @@ from corral.drivers.runtime.base import (
 )
 from corral.drivers.runtime.ocispec import DEFAULT_PATH
 from corral.drivers.storage.base import Storage
+from corral.engine import faults
 from corral.engine.events import Events
-from corral.engine.spec import Limits, WorkspaceRecord
+from corral.engine.spec import Lifecycle, Limits, WorkspaceRecord
 from corral.engine.states import Action, State, next_state
 from corral.errors import Conflict, CorralError, InvalidSpec, RuntimeFailure
 from corral.store import Store
@@ -62,6 +64,7 @@ class Engine:
         self.storage = storage
         self.workspaces_dir = workspaces_dir
         self.events = Events(store)
+        self.activity: dict[str, float] = {}
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
@@ -93,7 +96,9 @@ class Engine:
 
     def _container_spec(self, ws: WorkspaceRecord) -> ContainerSpec:
         rootfs = self.storage.prepare(ws.id, ws.image)
+        faults.point(f"{ws.state}.storage")
         netns = self.network.attach(ws.id)
+        faults.point(f"{ws.state}.network")
         log_path = self.log_path(ws.id)
         log_path.touch(exist_ok=True)
         return ContainerSpec(
@@ -113,14 +118,19 @@ class Engine:
     def _boot(self, ws: WorkspaceRecord) -> None:
         """Make the container run (storage, network, runtime); record its init pid."""
         state = self.runtime.run(self._container_spec(ws))
+        faults.point(f"{ws.state}.runtime")
         ws.extra["pid"] = state.pid
+        ws.extra["started_at"] = utcnow().isoformat()
 
     def _teardown(self, workspace_id: str) -> None:
         """Remove every runtime object of a workspace; safe to repeat."""
         errors: list[str] = []
-        for step in (self.runtime.delete, self.network.detach, self.storage.release):
+        steps = (("runtime", self.runtime.delete), ("network", self.network.detach),
+                 ("storage", self.storage.release))  # fmt: skip
+        for name, step in steps:
             try:
                 step(workspace_id)
+                faults.point(f"destroy.{name}")
             except Exception as exc:  # keep going: leave as little behind as possible
                 errors.append(f"{step.__qualname__}: {exc}")
         if errors:
@@ -155,6 +165,7 @@ class Engine:
         ttl_seconds: int | None = None,
         restart: str = "never",
         labels: dict[str, str] | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> WorkspaceRecord:
         if image not in self.storage.images():
             raise InvalidSpec(
@@ -181,8 +192,10 @@ class Engine:
             ttl_seconds=ttl_seconds,
             expires_at=now + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
             runtime=self.runtime.name,
+            lifecycle=lifecycle or Lifecycle(),
         )
         self.store.insert_workspace(ws)
+        faults.point("create.recorded")
         with self.locked(ws.id):
             try:
                 (self.workspaces_dir / ws.id).mkdir(parents=True, exist_ok=True)
@@ -209,6 +222,8 @@ class Engine:
             ws = self.get(ws.id, owner)
             next_state(ws.state, Action.START)
             self.runtime.delete(ws.id)  # a stopped container may linger; start afresh
+            for key in ("restart_due_at", "consecutive_restarts"):
+                ws.extra.pop(key, None)
             try:
                 self._boot(ws)
             except CorralError as exc:
@@ -225,33 +240,72 @@ class Engine:
             ws = self.get(ws.id, owner)
             next_state(ws.state, Action.STOP)
             self.runtime.delete(ws.id)
-            ws.extra.pop("pid", None)
+            faults.point("stop.runtime")
+            for key in ("pid", "restart_due_at", "consecutive_restarts", "started_at"):
+                ws.extra.pop(key, None)
             self._transition(ws, Action.STOP)
         return ws
 
-    def pause(self, ref: str, owner: str) -> WorkspaceRecord:
+    def pause(self, ref: str, owner: str, reason: str = "api") -> WorkspaceRecord:
         ws = self.get(ref, owner)
         with self.locked(ws.id):
             ws = self.get(ws.id, owner)
             next_state(ws.state, Action.PAUSE)
             self.runtime.pause(ws.id)
+            faults.point("pause.runtime")
+            ws.extra["paused_reason"] = reason
+            ws.extra["paused_at"] = utcnow().isoformat()
             self._transition(ws, Action.PAUSE)
         return ws
 
-    def resume(self, ref: str, owner: str) -> WorkspaceRecord:
+    def resume(self, ref: str, owner: str, reason: str = "api") -> WorkspaceRecord:
         ws = self.get(ref, owner)
         with self.locked(ws.id):
             ws = self.get(ws.id, owner)
             next_state(ws.state, Action.RESUME)
             self.runtime.resume(ws.id)
+            faults.point("resume.runtime")
+            self._credit_paused_time(ws)
+            ws.extra.pop("paused_reason", None)
             self._transition(ws, Action.RESUME)
+            if reason != "api":
+                self.emit(ws, "resumed", f"resumed on {reason}", reason=reason)
+        self.touch(ws.id)
+        return ws
+
+    def _credit_paused_time(self, ws: WorkspaceRecord) -> None:
+        """When paused time does not count against the TTL, push the expiry back by it."""
+        paused_at = ws.extra.pop("paused_at", None)
+        if ws.expires_at is None or ws.lifecycle.ttl_counts_paused or not paused_at:
+            return
+        ws.expires_at += utcnow() - datetime.fromisoformat(str(paused_at))
+
+    def touch(self, workspace_id: str) -> None:
+        """Record API activity on a workspace (for idle auto-pause)."""
+        self.activity[workspace_id] = time.monotonic()
+
+    def ensure_running(self, ref: str, owner: str, doing: str) -> WorkspaceRecord:
+        """The workspace, running: a paused one is resumed transparently (a few ms)."""
+        ws = self.get(ref, owner)
+        if ws.state == State.PAUSED:
+            try:
+                ws = self.resume(ws.id, owner, reason=doing)
+            except Conflict:
+                ws = self.get(ws.id, owner)  # resumed concurrently
+        self.touch(ws.id)
+        if ws.state != State.RUNNING:
+            raise Conflict(f"cannot {doing} in a workspace that is {ws.state.value}",
+                           hint="start it first")  # fmt: skip
         return ws
 
     def destroy(self, ref: str, owner: str) -> WorkspaceRecord:
         ws = self.get(ref, owner)
         with self.locked(ws.id):
             ws = self.get(ws.id, owner)
+            if ws.state == State.DESTROYED:
+                return ws  # destroying twice (e.g. after a TTL expiry) is not an error
             self._transition(ws, Action.DESTROY)
+            faults.point("destroy.recorded")
             self._finish_destroy(ws)
         return ws
 
@@ -277,18 +331,10 @@ class Engine:
 
     # -- inside a workspace ------------------------------------------------------------
 
-    def running(self, ref: str, owner: str, doing: str) -> WorkspaceRecord:
-        """The workspace, which must be running for `doing`."""
-        ws = self.get(ref, owner)
-        if ws.state != State.RUNNING:
-            hint = "resume it first" if ws.state == State.PAUSED else "start it first"
-            raise Conflict(f"cannot {doing} in a workspace that is {ws.state.value}", hint=hint)
-        return ws
-
     async def exec(
         self, ref: str, owner: str, spec: ExecSpec
     ) -> AsyncIterator[OutputChunk | ExecExit]:
-        ws = self.running(ref, owner, "exec")
+        ws = self.ensure_running(ref, owner, "exec")
         env = {**self._base_env(ws), **spec.env}
         full = ExecSpec(spec.argv, env, spec.cwd, spec.stdin, spec.timeout)
         async for item in self.runtime.exec(ws.id, full):
@@ -297,6 +343,9 @@ class Engine:
     def root_dir(self, ref: str, owner: str) -> str:
         """Host path of the workspace's root as its processes see it (for file access)."""
         ws = self.get(ref, owner)
+        if ws.state == State.PAUSED:
+            ws = self.ensure_running(ws.id, owner, "file access")
+        self.touch(ws.id)
         pid = ws.extra.get("pid")
         if ws.state in (State.RUNNING, State.PAUSED) and isinstance(pid, int):
             return f"/proc/{pid}/root"

@@ -15,6 +15,16 @@ class Limits:
     pids: int | None = None
 
 
+@dataclass(frozen=True)
+class Lifecycle:
+    """How the supervisor treats a workspace over time."""
+
+    max_retries: int | None = None  # on-failure: give up after this many restarts in a row
+    on_expire: str = "destroy"  # destroy | pause | stop, when the TTL is reached
+    ttl_counts_paused: bool = True  # does time spent paused count against the TTL?
+    idle_timeout_seconds: int | None = None  # pause after this long with no activity
+
+
 @dataclass
 class WorkspaceRecord:
     """One row of the store: the desired state plus what the engine last observed."""
@@ -39,6 +49,7 @@ class WorkspaceRecord:
     last_exit_at: datetime | None = None
     error: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     @property
     def temporary(self) -> bool:

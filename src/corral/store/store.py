@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from sqlalchemy import create_engine, event, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from corral.engine.spec import Limits, WorkspaceRecord
+from corral.engine.spec import Lifecycle, Limits, WorkspaceRecord
 from corral.engine.states import State
 from corral.errors import Conflict, NotFound
 from corral.store import tables as t
@@ -187,6 +188,7 @@ def _to_row(ws: WorkspaceRecord) -> dict[str, Any]:
         "last_exit_at": ws.last_exit_at,
         "error": ws.error,
         "extra": ws.extra,
+        "lifecycle": dataclasses.asdict(ws.lifecycle),
         "created_at": ws.created_at,
         "updated_at": ws.updated_at,
     }
@@ -214,4 +216,5 @@ def _from_row(row: Any) -> WorkspaceRecord:
         last_exit_at=_aware(row["last_exit_at"]),
         error=row["error"],
         extra=row["extra"] or {},
+        lifecycle=Lifecycle(**(row["lifecycle"] or {})),
     )

@@ -40,6 +40,7 @@ workspaces = Table(
     Column("last_exit_at", DateTime(timezone=True)),
     Column("error", Text),
     Column("extra", JSON, nullable=False),
+    Column("lifecycle", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # A live name is unique per owner; destroyed rows keep their name but get a tombstone

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from corral.api import schemas
 from corral.api.routes.workspaces import Who, engine_of
@@ -33,6 +34,7 @@ async def exec_command(
 ) -> schemas.ExecResult:
     out: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
     result: ExecExit | None = None
+    await run_in_threadpool(engine_of(request).ensure_running, ref, who.owner, "exec")
     async for item in engine_of(request).exec(ref, who.owner, _spec(body)):
         if isinstance(item, OutputChunk):
             out[item.stream].append(item.data)
@@ -61,7 +63,8 @@ async def exec_stream(
     ref: str, body: schemas.ExecRequest, request: Request, who: Who
 ) -> StreamingResponse:
     engine = engine_of(request)
-    engine.running(ref, who.owner, "exec")  # fail with a status code before streaming starts
+    # Fail with a status code before streaming starts; resumes a paused workspace.
+    await run_in_threadpool(engine.ensure_running, ref, who.owner, "exec")
     decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in ("stdout", "stderr")}
 
     async def events() -> AsyncIterator[bytes]:

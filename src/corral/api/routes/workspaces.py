@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from corral.api import schemas, views
 from corral.api.auth import Principal, principal
 from corral.engine.engine import Engine
-from corral.engine.spec import Limits
+from corral.engine.spec import Lifecycle, Limits
 from corral.engine.states import State
 from corral.errors import InvalidSpec
 
@@ -48,6 +48,12 @@ def create(body: schemas.WorkspaceCreate, request: Request, who: Who) -> schemas
         ttl_seconds=body.ttl_seconds,
         restart=body.restart,
         labels=body.labels,
+        lifecycle=Lifecycle(
+            max_retries=body.max_retries,
+            on_expire=body.on_expire,
+            ttl_counts_paused=body.ttl_counts_paused,
+            idle_timeout_seconds=body.idle_timeout_seconds,
+        ),
     )
     return views.workspace(ws)
 

@@ -71,3 +71,17 @@ def leftover_cgroups(root: Path = CGROUP_ROOT) -> list[Path]:
         if base.is_dir():
             found.extend(p for p in base.iterdir() if p.is_dir())
     return found
+
+
+def cpu_usage_ns(container_id: str, root: Path = CGROUP_ROOT) -> int | None:
+    """Total CPU time the container used, in nanoseconds (None if it has no cgroup)."""
+    try:
+        if detect_mode(root) == "v2":
+            for line in (root / "corral" / container_id / "cpu.stat").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) * 1000
+            return None
+        return int((root / "cpuacct" / "corral" / container_id / "cpuacct.usage").read_text())
+    except (OSError, ValueError):
+        return None
