@@ -191,3 +191,114 @@ class Info(BaseModel):
     cgroup_mode: str
     state_dir: str
     workspaces: int
+
+
+# -- metrics ----------------------------------------------------------------------------
+# null means "not known": no rate before a second sample, a counter this kernel lacks, no
+# limit set, no persistent disk.
+
+
+class MetricsPoint(BaseModel):
+    """One sample of a workspace's history."""
+
+    time: datetime
+    cpu_percent: float | None = Field(description="CPU used over the interval, % of one core")
+    memory_bytes: int | None = Field(description="working set (reclaimable cache excluded)")
+    pids: int | None
+    net_rx_bytes_per_s: float | None
+    net_tx_bytes_per_s: float | None
+    io_read_bytes_per_s: float | None
+    io_write_bytes_per_s: float | None
+    rootfs_used_bytes: int | None = Field(description="the root filesystem's writable layer")
+    disk_used_bytes: int | None = Field(description="the persistent disk, if any")
+
+
+class MetricsNow(BaseModel):
+    """A workspace's latest sample, with counters, limits and rates."""
+
+    time: datetime
+    cpu_percent: float | None = Field(description="% of one core (200 = two cores busy)")
+    cpu_usage_seconds: float | None
+    cpu_limit: float | None = Field(description="cores")
+    memory_bytes: int | None
+    memory_peak_bytes: int | None
+    memory_limit_bytes: int | None
+    memory_percent: float | None = Field(description="of the memory limit")
+    pids: int | None
+    pids_limit: int | None
+    rootfs_used_bytes: int | None
+    disk_used_bytes: int | None
+    disk_size_bytes: int | None
+    net_rx_bytes: int | None
+    net_tx_bytes: int | None
+    net_rx_bytes_per_s: float | None
+    net_tx_bytes_per_s: float | None
+    io_read_bytes: int | None
+    io_write_bytes: int | None
+    io_read_bytes_per_s: float | None
+    io_write_bytes_per_s: float | None
+    oom_kills: int | None
+    restarts: int
+
+
+class Anomaly(BaseModel):
+    kind: Literal["cpu", "memory"] = Field(
+        description="cpu: at 10x or more of its own trailing baseline; memory: near its limit"
+    )
+    message: str
+    since: datetime
+    value: float = Field(description="CPU % of one core, or memory bytes")
+    threshold: float
+
+
+class WorkspaceMetrics(BaseModel):
+    workspace_id: str
+    name: str
+    state: State
+    interval_seconds: float
+    current: MetricsNow | None = Field(description="null unless running or paused")
+    anomalies: list[Anomaly]
+    history: list[MetricsPoint] = Field(
+        description="oldest first: the last hour at the sampling interval, older points as "
+        "one-minute averages (24 h)"
+    )
+
+
+class FleetWorkspace(BaseModel):
+    id: str
+    name: str
+    image: str
+    state: State
+    current: MetricsNow | None
+    anomalies: list[Anomaly]
+    cpu_history: list[float | None] = Field(description="last points of cpu_percent")
+    memory_history: list[float | None] = Field(description="last points of memory_bytes")
+
+
+class HostInfo(BaseModel):
+    cpus: int
+    memory_bytes: int | None
+
+
+class SamplerInfo(BaseModel):
+    interval_seconds: float
+    workspaces: int = Field(description="sampled by the last tick")
+    tick_ms: float = Field(description="wall time of the last tick")
+    tick_cpu_ms: float = Field(description="CPU time of the last tick")
+
+
+class MetricsSummary(BaseModel):
+    """An owner's fleet: totals, and each workspace's latest sample and recent history."""
+
+    time: datetime
+    host: HostInfo
+    sampler: SamplerInfo
+    workspaces_by_state: dict[str, int]
+    cpu_percent: float
+    memory_bytes: int
+    memory_limit_bytes: int
+    pids: int
+    net_rx_bytes_per_s: float
+    net_tx_bytes_per_s: float
+    anomalies: int
+    workspaces: list[FleetWorkspace]

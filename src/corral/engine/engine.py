@@ -94,11 +94,11 @@ class Engine:
     def _base_env(self, ws: WorkspaceRecord) -> dict[str, str]:
         return {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": ws.name, **ws.env}
 
-    def _container_spec(self, ws: WorkspaceRecord) -> ContainerSpec:
+    def _container_spec(self, ws: WorkspaceRecord, phase: str = "boot") -> ContainerSpec:
         rootfs = self.storage.prepare(ws.id, ws.image)
-        faults.point(f"{ws.state}.storage")
+        faults.point(f"{phase}.storage")
         netns = self.network.attach(ws.id)
-        faults.point(f"{ws.state}.network")
+        faults.point(f"{phase}.network")
         log_path = self.log_path(ws.id)
         log_path.touch(exist_ok=True)
         return ContainerSpec(
@@ -115,10 +115,10 @@ class Engine:
             mounts=rootfs.mounts,
         )
 
-    def _boot(self, ws: WorkspaceRecord) -> None:
+    def _boot(self, ws: WorkspaceRecord, phase: str = "boot") -> None:
         """Make the container run (storage, network, runtime); record its init pid."""
-        state = self.runtime.run(self._container_spec(ws))
-        faults.point(f"{ws.state}.runtime")
+        state = self.runtime.run(self._container_spec(ws, phase))
+        faults.point(f"{phase}.runtime")
         ws.extra["pid"] = state.pid
         ws.extra["started_at"] = utcnow().isoformat()
 
@@ -199,7 +199,7 @@ class Engine:
         with self.locked(ws.id):
             try:
                 (self.workspaces_dir / ws.id).mkdir(parents=True, exist_ok=True)
-                self._boot(ws)
+                self._boot(ws, phase="create")
             except BaseException as exc:
                 self._roll_back_create(ws, exc)
                 raise
@@ -239,9 +239,11 @@ class Engine:
         with self.locked(ws.id):
             ws = self.get(ws.id, owner)
             next_state(ws.state, Action.STOP)
+            ws.extra["intent"] = "stop"  # a crash from here on is finished by the reconciler
+            self.store.save_workspace(ws)
             self.runtime.delete(ws.id)
             faults.point("stop.runtime")
-            for key in ("pid", "restart_due_at", "consecutive_restarts", "started_at"):
+            for key in ("pid", "restart_due_at", "consecutive_restarts", "started_at", "intent"):
                 ws.extra.pop(key, None)
             self._transition(ws, Action.STOP)
         return ws

@@ -57,6 +57,9 @@ def _reconcile_one(engine: Engine, ws: WorkspaceRecord) -> str | None:
     if ws.state in (State.STOPPED, State.FAILED):
         engine.runtime.delete(ws.id)
         return None
+    if ws.extra.get("intent") == "stop":  # crashed while stopping: finish the stop
+        engine.stop(ws.id, ws.owner)
+        return "stopped"
     observed = engine.runtime.state(ws.id)
     if observed is not None and observed.status in ("running", "paused"):
         if ws.state == State.RUNNING and observed.status == "paused":

@@ -8,7 +8,7 @@ behind the same interface without the engine knowing which.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -54,7 +54,8 @@ class ExecSpec:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
-    stdin: bytes | None = None
+    # Fixed bytes, or a stream of chunks (interactive input); stdin is closed after the last.
+    stdin: bytes | AsyncIterable[bytes] | None = None
     timeout: float = 60.0
 
 

@@ -16,7 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
 from corral.drivers.runtime import cgroups
@@ -243,14 +243,20 @@ async def _drain(queue: asyncio.Queue, open_streams: int) -> None:  # type: igno
         queue.put_nowait(item)
 
 
-async def _feed(proc: asyncio.subprocess.Process, data: bytes | None) -> None:
-    if proc.stdin is None:
+async def _feed(
+    proc: asyncio.subprocess.Process, data: bytes | AsyncIterable[bytes] | None
+) -> None:
+    if proc.stdin is None or data is None:
         return
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        if data:
-            proc.stdin.write(data)
+        async for chunk in _once(data) if isinstance(data, bytes) else data:
+            proc.stdin.write(chunk)
             await proc.stdin.drain()
         proc.stdin.close()
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _read_pid(pid_file: Path) -> int | None:

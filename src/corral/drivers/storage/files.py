@@ -33,6 +33,8 @@ class FileInfo:
     size: int
     mode: int
     mtime: datetime
+    uid: int = 0
+    gid: int = 0
 
 
 def normalize(path: str) -> str:
@@ -55,7 +57,7 @@ def _kind(mode: int) -> str:
 
 def _info(name: str, path: str, st: os.stat_result) -> FileInfo:
     return FileInfo(name, path, _kind(st.st_mode), st.st_size, stat_mod.S_IMODE(st.st_mode),
-                    datetime.fromtimestamp(st.st_mtime, UTC))  # fmt: skip
+                    datetime.fromtimestamp(st.st_mtime, UTC), st.st_uid, st.st_gid)  # fmt: skip
 
 
 def _translate(exc: OSError, path: str) -> Exception:
@@ -197,6 +199,18 @@ class ConfinedFiles:
             except OSError as exc:
                 raise _translate(exc, path) from exc
         return self.stat(path)
+
+    def move(self, source: str, destination: str) -> FileInfo:
+        """Rename `source` to `destination` (replacing a file there), making its parents."""
+        destination = normalize(destination)
+        self.mkdir(posixpath.dirname(destination), parents=True)
+        with self._parent(source) as (src_fd, src_name), \
+                self._parent(destination) as (dst_fd, dst_name):  # fmt: skip
+            try:
+                os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+            except OSError as exc:
+                raise _translate(exc, normalize(source)) from exc
+        return self.stat(destination)
 
     def remove(self, path: str, recursive: bool = False) -> None:
         with self._parent(path) as (fd, name):

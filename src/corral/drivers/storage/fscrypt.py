@@ -12,6 +12,7 @@ Struct layouts follow <linux/fscrypt.h>; every call raises OSError with the kern
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import os
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ def policy_identifier(directory: str) -> bytes | None:
     try:
         _ioctl(directory, FS_IOC_GET_ENCRYPTION_POLICY_EX, arg)
     except OSError as exc:
-        if exc.errno in (61, 95):  # ENODATA: not encrypted; EOPNOTSUPP: fs cannot
+        if exc.errno in (errno.ENODATA, errno.EOPNOTSUPP):  # not encrypted; cannot be
             return None
         raise
     if arg.policy.version != _POLICY_V2:
