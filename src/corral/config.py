@@ -28,6 +28,10 @@ class Settings:
     restart_backoff_cap: float = field(
         default_factory=lambda: float(os.environ.get("CORRAL_RESTART_BACKOFF_CAP", "30"))
     )
+    # Seconds between two metrics samples of every workspace.
+    metrics_interval: float = field(
+        default_factory=lambda: float(os.environ.get("CORRAL_METRICS_INTERVAL", "5"))
+    )
     # On shutdown, stop every workspace (default: leave them running, re-adopted on start).
     stop_workspaces_on_exit: bool = field(
         default_factory=lambda: os.environ.get("CORRAL_STOP_ON_EXIT", "") in ("1", "true")

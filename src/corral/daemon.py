@@ -22,7 +22,9 @@ from corral.engine.engine import Engine
 from corral.engine.reconciler import reconcile
 from corral.engine.states import State
 from corral.engine.supervisor import Supervisor
+from corral.engine.webhooks import Webhooks
 from corral.errors import CorralError, RuntimeFailure
+from corral.metrics.sampler import Sampler
 from corral.store import Store
 
 log = logging.getLogger("corral")
@@ -75,7 +77,13 @@ def serve(settings: Settings) -> None:
     reconcile(engine)
     supervisor = Supervisor(engine, settings.supervise_interval, settings.restart_backoff_cap)
     supervisor.start()
-    app = create_app(settings, store, engine, cgroup_mode)
+    sampler = Sampler(engine, settings.metrics_interval)
+    sampler.start()
+    webhooks = Webhooks(store)
+    engine.events.listeners.append(webhooks.on_event)
+    webhooks.start()
+    app = create_app(settings, store, engine, cgroup_mode, sampler)
+    app.state.webhooks = webhooks
     url = f"http://{settings.host}:{settings.port}"
     print(f"corral {engine.runtime.name} runtime, cgroup {cgroup_mode}, state in "
           f"{settings.state_dir}", file=sys.stderr)  # fmt: skip
@@ -87,7 +95,9 @@ def serve(settings: Settings) -> None:
         # Workspaces outlive the daemon: shutting down leaves them running for re-adoption.
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
+        sampler.stop()
         supervisor.stop()
+        webhooks.stop()
         if settings.stop_workspaces_on_exit:
             stop_all(engine)
         store.close()

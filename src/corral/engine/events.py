@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,8 @@ class Events:
         self.store = store
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = set()
         self._guard = threading.Lock()
+        # Called synchronously for every event (e.g. webhooks queue their deliveries).
+        self.listeners: list[Callable[[Event], None]] = []
 
     def emit(
         self, owner: str, workspace_id: str | None, type: str, message: str, **data: Any
@@ -46,6 +49,11 @@ class Events:
         )  # fmt: skip
         event = Event(event_id, owner, workspace_id, type, message, data, created)
         log.info("event %s %s: %s", type, workspace_id or "-", message)
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not break the operation that emitted
+                log.exception("event listener failed")
         with self._guard:
             subscribers = list(self._subscribers)
         for loop, queue in subscribers:

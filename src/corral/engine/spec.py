@@ -25,6 +25,75 @@ class Lifecycle:
     idle_timeout_seconds: int | None = None  # pause after this long with no activity
 
 
+@dataclass(frozen=True)
+class SecretValue:
+    """An env value to keep encrypted at rest (never shown by repr, so never logged)."""
+
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """An env value taken from the owner's secret store (`corral secret set NAME`)."""
+
+    name: str
+
+
+EnvValue = str | SecretValue | SecretRef
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """How a secret env value is stored: sealed under the workspace's data key, or a ref."""
+
+    sealed: bytes | None = field(default=None, repr=False)
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class VolumeAttachment:
+    volume: str  # the volume's id once resolved (its name or id in a request)
+    path: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    """A workspace's persistent storage: its own encrypted disk, volumes, its template."""
+
+    disk_mib: int | None = None
+    disk_path: str = "/data"
+    volumes: tuple[VolumeAttachment, ...] = ()
+    template: str | None = None  # the template's id once resolved (name in a request)
+
+
+@dataclass
+class VolumeRecord:
+    """A named encrypted disk of its own, attached to workspaces, outliving them."""
+
+    id: str
+    owner: str
+    name: str
+    size_mib: int
+    created_at: datetime
+
+
+@dataclass
+class TemplateRecord:
+    """A snapshot of a workspace: a read-only layer (+ its disk) to create workspaces from."""
+
+    id: str
+    owner: str
+    name: str
+    image: str  # the base image under the layers
+    layers: tuple[str, ...]  # template ids whose layers stack, topmost (this one) first
+    disk_mib: int | None
+    disk_path: str
+    source: str  # the workspace it was taken from
+    created_at: datetime
+    duration_ms: float = 0.0
+
+
 @dataclass
 class WorkspaceRecord:
     """One row of the store: the desired state plus what the engine last observed."""
@@ -50,6 +119,8 @@ class WorkspaceRecord:
     error: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    storage: StorageSpec = field(default_factory=StorageSpec)
+    secret_env: dict[str, SecretEnv] = field(default_factory=dict)
 
     @property
     def temporary(self) -> bool:

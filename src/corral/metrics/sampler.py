@@ -278,8 +278,9 @@ class Sampler:
             return
         killed = now.oom_kills - before.oom_kills
         if killed > 0:
-            limit = f" ({now.memory_limit_bytes // MIB} MiB limit)" if now.memory_limit_bytes else ""
-            self.engine.emit(ws, "oom_kill", f"{killed} process(es) killed: out of memory{limit}",
+            limit = now.memory_limit_bytes
+            detail = f" ({limit // MIB} MiB limit)" if limit else ""
+            self.engine.emit(ws, "oom_kill", f"{killed} process(es) killed: out of memory{detail}",
                              killed=killed, oom_kills=now.oom_kills)  # fmt: skip
 
     # -- queries --------------------------------------------------------------------------

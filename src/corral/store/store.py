@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from corral.engine.spec import Lifecycle, Limits, WorkspaceRecord
 from corral.engine.states import State
 from corral.errors import Conflict, NotFound
+from corral.store import codecs
 from corral.store import tables as t
 
 
@@ -162,6 +163,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=5000")
+    # Deleted rows (wrapped keys, secrets) are overwritten with zeros, not left in free space.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
@@ -189,6 +192,8 @@ def _to_row(ws: WorkspaceRecord) -> dict[str, Any]:
         "error": ws.error,
         "extra": ws.extra,
         "lifecycle": dataclasses.asdict(ws.lifecycle),
+        "storage": codecs.storage_to_json(ws.storage),
+        "secret_env": codecs.secret_env_to_json(ws.secret_env),
         "created_at": ws.created_at,
         "updated_at": ws.updated_at,
     }
@@ -217,4 +222,6 @@ def _from_row(row: Any) -> WorkspaceRecord:
         error=row["error"],
         extra=row["extra"] or {},
         lifecycle=Lifecycle(**(row["lifecycle"] or {})),
+        storage=codecs.storage_from_json(row["storage"]),
+        secret_env=codecs.secret_env_from_json(row["secret_env"]),
     )

@@ -8,6 +8,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -41,6 +42,8 @@ workspaces = Table(
     Column("error", Text),
     Column("extra", JSON, nullable=False),
     Column("lifecycle", JSON, nullable=False),
+    Column("storage", JSON),  # disk, volumes, template (corral.engine.spec.StorageSpec)
+    Column("secret_env", JSON),  # name -> sealed value (base64) or tenant secret ref
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # A live name is unique per owner; destroyed rows keep their name but get a tombstone
@@ -72,4 +75,79 @@ events = Table(
     Column("message", Text, nullable=False),
     Column("data", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("webhook_id", String(32), nullable=False, index=True),
+    Column("event_id", Integer, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Wrapped keys: `key_id` names what the key protects (disk:<id>, workspace:<id>,
+# tenant:<owner>); `master_check` tells which master key wrapped it. Deleted securely.
+keys = Table(
+    "keys",
+    metadata,
+    Column("key_id", String(128), primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("master_check", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Each owner's named secrets, sealed under the owner's data key (tenant:<owner>).
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("owner", String(64), primary_key=True),
+    Column("name", String(63), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+volumes = Table(
+    "volumes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("size_mib", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("owner", "name", name="uq_volume_owner_name"),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("image", String(64), nullable=False),
+    Column("layers", JSON, nullable=False),
+    Column("disk_mib", Integer),
+    Column("disk_path", String(4096), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("owner", "name", name="uq_template_owner_name"),
 )

@@ -1,0 +1,1 @@
+"""Compatibility layers: other sandbox platforms' clients, working against corral unchanged."""
