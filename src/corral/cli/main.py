@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from corral import __version__
-from corral.cli import copy, execute, logs, serve, workspaces
+from corral.cli import copy, events, execute, logs, serve, stats, workspaces
 from corral.cli.errors import reporting
 from corral.cli.session import Session
 from corral.client import Workspace
@@ -64,4 +64,6 @@ _verb("resume", workspaces.lifecycle(Workspace.resume, "Thaw paused workspaces."
 _verb("rm", workspaces.rm)
 _verb("exec", execute.exec_)
 _verb("logs", logs.logs)
+_verb("stats", stats.stats)
 _verb("cp", copy.cp)
+_verb("events", events.events)

@@ -9,7 +9,14 @@ with Client() as client, client.sandbox(ttl=60) as sb:
 
 from corral.client.aio import AsyncClient, AsyncFiles, AsyncWorkspace, AsyncWorkspaces
 from corral.client.calls import ExecOptions, WorkspaceSpec
-from corral.client.models import ExecResult, FileEntry, Info, OutputChunk
+from corral.client.models import (
+    ExecResult,
+    FileEntry,
+    Info,
+    MetricsSummary,
+    OutputChunk,
+    WorkspaceMetrics,
+)
 from corral.client.sync import Client, Files, Workspace, Workspaces
 
 __all__ = [
@@ -23,8 +30,10 @@ __all__ = [
     "FileEntry",
     "Files",
     "Info",
+    "MetricsSummary",
     "OutputChunk",
     "Workspace",
+    "WorkspaceMetrics",
     "WorkspaceSpec",
     "Workspaces",
 ]

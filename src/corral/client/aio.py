@@ -17,18 +17,21 @@ from pydantic import PrivateAttr
 
 from corral.api.schemas import State
 from corral.client import calls, errors
-from corral.client.calls import Call, Command, ExecOptions, Request, WorkspaceSpec
+from corral.client.calls import Call, Command, ExecOptions, Request, Since, WorkspaceSpec
 from corral.client.connection import DEFAULT_TIMEOUT, resolve
 from corral.client.models import (
     GONE,
+    Event,
     ExecResult,
     FileEntry,
     Info,
+    MetricsSummary,
     OutputChunk,
     WorkspaceFields,
+    WorkspaceMetrics,
     WorkspaceModel,
 )
-from corral.client.streams import ExecStreamDecoder
+from corral.client.streams import EventStreamDecoder, ExecStreamDecoder
 from corral.errors import Conflict, NotFound
 
 T = TypeVar("T")
@@ -42,6 +45,7 @@ class AsyncClient:
     ) -> None:
         self.connection = resolve(url, api_key, timeout)
         self.workspaces = AsyncWorkspaces(self)
+        self.events = AsyncEvents(self)
         self._http = httpx.AsyncClient()
 
     async def close(self) -> None:
@@ -63,6 +67,10 @@ class AsyncClient:
 
     async def info(self) -> Info:
         return await self._send(calls.info())
+
+    async def metrics_summary(self, points: int = 60) -> MetricsSummary:
+        """Totals over your workspaces, each one's latest sample and last `points` of history."""
+        return await self._send(calls.metrics_summary(points))
 
     @asynccontextmanager
     async def sandbox(
@@ -103,6 +111,30 @@ class AsyncClient:
         async with self._open(request) as response:
             async for text in response.aiter_text():
                 yield text
+
+
+class AsyncEvents:
+    """`client.events`: what happened, and what happens next as it happens."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        workspace: str | None = None,
+        types: builtins.list[str] | None = None,
+        after: int | None = None,
+        limit: int = 1000,
+    ) -> builtins.list[Event]:
+        return await self._client._send(calls.list_events(workspace, types, after, limit))
+
+    async def follow(self, workspace: str | None = None, after: int | None = None
+                     ) -> AsyncGenerator[Event, None]:  # fmt: skip
+        """Events as they happen (after `after`, if given), until the caller stops."""
+        decoder = EventStreamDecoder()
+        async for line in self._client._lines(calls.follow_events(workspace, after)):
+            if (event := decoder.feed(line)) is not None:
+                yield event
 
 
 class AsyncWorkspaces:
@@ -165,6 +197,11 @@ class AsyncWorkspace(WorkspaceFields):
     async def logs(self, tail: int | None = None) -> str:
         """What the main command has printed so far (the last `tail` lines if given)."""
         return await self._client._send(calls.logs(self.id, tail))
+
+    async def metrics(self, since: Since | None = None) -> WorkspaceMetrics:
+        """The latest sample, active anomalies, and the history since `since` (a datetime,
+        a timedelta, or `"15m"`; default the last hour)."""
+        return await self._client._send(calls.workspace_metrics(self.id, since))
 
     def follow_logs(self, tail: int | None = None) -> AsyncGenerator[str, None]:
         """The main command's output, then more as it is printed, until the caller stops."""

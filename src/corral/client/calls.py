@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Generic, Literal, TypedDict, TypeVar
 from urllib.parse import quote
 
@@ -17,7 +18,15 @@ from pydantic import BaseModel, TypeAdapter
 
 from corral.api.schemas import RestartPolicy, State, WorkspaceList
 from corral.client.connection import Connection
-from corral.client.models import ExecResult, FileEntry, Info, WorkspaceModel
+from corral.client.models import (
+    Event,
+    ExecResult,
+    FileEntry,
+    Info,
+    MetricsSummary,
+    WorkspaceMetrics,
+    WorkspaceModel,
+)
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -30,6 +39,7 @@ DEFAULT_EXEC_TIMEOUT = 60.0
 EXEC_GRACE_SECONDS = 30.0
 
 _FILE_ENTRIES = TypeAdapter(list[FileEntry])
+_EVENTS = TypeAdapter(list[Event])
 
 
 class WorkspaceSpec(TypedDict, total=False):
@@ -44,6 +54,10 @@ class WorkspaceSpec(TypedDict, total=False):
     ttl_seconds: int | None
     restart: RestartPolicy
     labels: dict[str, str] | None
+    max_retries: int | None
+    on_expire: Literal["destroy", "pause", "stop"]
+    ttl_counts_paused: bool
+    idle_timeout_seconds: int | None
 
 
 class ExecOptions(TypedDict, total=False):
@@ -206,3 +220,57 @@ def make_dir(ref: str, path: str, parents: bool = True) -> Call[FileEntry]:
 def remove_file(ref: str, path: str, recursive: bool = False) -> Call[None]:
     params = (("path", path),) + ((("recursive", "true"),) if recursive else ())
     return Call(Request("DELETE", _workspace_path(ref, "files"), params=params), lambda _: None)
+
+
+# -- events ---------------------------------------------------------------------------
+
+
+def _event_params(workspace: str | None, types: list[str] | None, after: int | None
+                  ) -> tuple[tuple[str, str], ...]:  # fmt: skip
+    params: list[tuple[str, str]] = []
+    if workspace:
+        params.append(("workspace", workspace))
+    params += [("type", t) for t in types or ()]
+    if after is not None:
+        params.append(("after", str(after)))
+    return tuple(params)
+
+
+def list_events(
+    workspace: str | None = None, types: list[str] | None = None, after: int | None = None,
+    limit: int = 1000,
+) -> Call[list[Event]]:  # fmt: skip
+    params = (*_event_params(workspace, types, after), ("limit", str(limit)))
+    return Call(Request("GET", "/v1/events", params=params),
+                lambda r: _EVENTS.validate_python(r.json()["events"]))  # fmt: skip
+
+
+def follow_events(workspace: str | None = None, after: int | None = None) -> Request:
+    """The live event stream; decode its lines with `streams.EventStreamDecoder`."""
+    return Request("GET", "/v1/events/stream", params=_event_params(workspace, None, after),
+                   stream=True)  # fmt: skip
+
+
+# -- metrics --------------------------------------------------------------------------
+
+Since = str | datetime | timedelta
+
+
+def _since(since: Since) -> str:
+    """The API's `since`: an ISO time, or a duration back from now such as `15m`."""
+    if isinstance(since, timedelta):
+        return f"{since.total_seconds():g}s"
+    if isinstance(since, datetime):
+        return since.isoformat()
+    return since
+
+
+def workspace_metrics(ref: str, since: Since | None = None) -> Call[WorkspaceMetrics]:
+    params = (("since", _since(since)),) if since is not None else ()
+    return Call(Request("GET", _workspace_path(ref, "metrics"), params=params),
+                _model(WorkspaceMetrics))  # fmt: skip
+
+
+def metrics_summary(points: int = 60) -> Call[MetricsSummary]:
+    return Call(Request("GET", "/v1/metrics/summary", params=(("points", str(points)),)),
+                _model(MetricsSummary))  # fmt: skip

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
+from pydantic import BaseModel
+
 from corral.api import schemas
-from corral.api.schemas import Info
+from corral.api.schemas import Info, MetricsSummary, WorkspaceMetrics
 from corral.api.schemas import Workspace as WorkspaceModel
 
 # States in which a workspace is, or is about to be, destroyed.
@@ -14,13 +17,27 @@ GONE = ("destroying", "destroyed")
 
 __all__ = [
     "GONE",
+    "Event",
     "ExecResult",
     "FileEntry",
     "Info",
+    "MetricsSummary",
     "OutputChunk",
     "WorkspaceFields",
+    "WorkspaceMetrics",
     "WorkspaceModel",
 ]
+
+
+class Event(BaseModel):
+    """Something that happened to a workspace: a state change, a restart, an expiry..."""
+
+    id: int
+    workspace_id: str | None
+    type: str
+    message: str
+    data: dict[str, Any]
+    created_at: datetime
 
 
 class ExecResult(schemas.ExecResult):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from corral.client import errors
-from corral.client.models import ExecResult, OutputChunk
+from corral.client.models import Event, ExecResult, OutputChunk
 from corral.errors import CorralError
 
 _STREAMS: dict[str, Literal["stdout", "stderr"]] = {"stdout": "stdout", "stderr": "stderr"}
@@ -82,3 +82,16 @@ class ExecStreamDecoder:
                 hint="the daemon may have restarted; check `corral logs` and try again",
             )
         return self.result
+
+
+@dataclass
+class EventStreamDecoder:
+    """Lines of `/v1/events/stream` in, `Event`s out (keepalive comments are skipped)."""
+
+    _sse: SSEDecoder = field(default_factory=SSEDecoder)
+
+    def feed(self, line: str) -> Event | None:
+        if line.startswith(":"):
+            return None
+        event = self._sse.feed(line)
+        return Event.model_validate_json(event.data) if event is not None else None

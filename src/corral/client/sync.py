@@ -17,18 +17,21 @@ from pydantic import PrivateAttr
 
 from corral.api.schemas import State
 from corral.client import calls, errors
-from corral.client.calls import Call, Command, ExecOptions, Request, WorkspaceSpec
+from corral.client.calls import Call, Command, ExecOptions, Request, Since, WorkspaceSpec
 from corral.client.connection import DEFAULT_TIMEOUT, resolve
 from corral.client.models import (
     GONE,
+    Event,
     ExecResult,
     FileEntry,
     Info,
+    MetricsSummary,
     OutputChunk,
     WorkspaceFields,
+    WorkspaceMetrics,
     WorkspaceModel,
 )
-from corral.client.streams import ExecStreamDecoder
+from corral.client.streams import EventStreamDecoder, ExecStreamDecoder
 from corral.errors import Conflict, NotFound
 
 T = TypeVar("T")
@@ -46,6 +49,7 @@ class Client:
     ) -> None:
         self.connection = resolve(url, api_key, timeout)
         self.workspaces = Workspaces(self)
+        self.events = Events(self)
         self._http = httpx.Client()
 
     def close(self) -> None:
@@ -67,6 +71,10 @@ class Client:
 
     def info(self) -> Info:
         return self._send(calls.info())
+
+    def metrics_summary(self, points: int = 60) -> MetricsSummary:
+        """Totals over your workspaces, each one's latest sample and last `points` of history."""
+        return self._send(calls.metrics_summary(points))
 
     @contextmanager
     def sandbox(
@@ -105,6 +113,25 @@ class Client:
     def _text(self, request: Request) -> Generator[str, None, None]:
         with self._open(request) as response:
             yield from response.iter_text()
+
+
+class Events:
+    """`client.events`: what happened, and what happens next as it happens."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self, workspace: str | None = None, types: builtins.list[str] | None = None,
+             after: int | None = None, limit: int = 1000) -> builtins.list[Event]:  # fmt: skip
+        return self._client._send(calls.list_events(workspace, types, after, limit))
+
+    def follow(self, workspace: str | None = None, after: int | None = None
+               ) -> Generator[Event, None, None]:  # fmt: skip
+        """Events as they happen (after `after`, if given), until the caller stops."""
+        decoder = EventStreamDecoder()
+        for line in self._client._lines(calls.follow_events(workspace, after)):
+            if (event := decoder.feed(line)) is not None:
+                yield event
 
 
 class Workspaces:
@@ -165,6 +192,11 @@ class Workspace(WorkspaceFields):
     def logs(self, tail: int | None = None) -> str:
         """What the main command has printed so far (the last `tail` lines if given)."""
         return self._client._send(calls.logs(self.id, tail))
+
+    def metrics(self, since: Since | None = None) -> WorkspaceMetrics:
+        """The latest sample, active anomalies, and the history since `since` (a datetime,
+        a timedelta, or `"15m"`; default the last hour)."""
+        return self._client._send(calls.workspace_metrics(self.id, since))
 
     def follow_logs(self, tail: int | None = None) -> Generator[str, None, None]:
         """The main command's output, then more as it is printed, until the caller stops."""

@@ -2,10 +2,12 @@
 
 Judged per workspace, one sample at a time, so a detector is a small pure state machine:
 - CPU: the baseline is an exponential average of the workspace's CPU over about an hour
-  (a plain mean while it has fewer samples than that). A workspace using `cpu_factor` times
-  its baseline or more, for `sustain_samples` samples in a row, is flagged. An idle workspace's
+  (a plain mean while it has fewer samples than that), learnt from normal samples only, so a
+  burst does not raise the bar it is judged by. A workspace using `cpu_factor` times its
+  baseline or more, for `sustain_samples` samples in a row, is flagged. An idle workspace's
   baseline counts as `cpu_floor_percent`, so tiny absolute changes (0.01% -> 0.2%) are not
-  anomalies. The baseline keeps learning during an anomaly: a new normal becomes normal.
+  anomalies. A level held for a whole baseline horizon becomes the new baseline (and so
+  clears): after an hour, the new normal is normal.
 - memory: the working set at `memory_ratio` of the limit or more, `sustain_samples` in a row.
 An anomaly clears after `sustain_samples` samples in a row without its condition.
 """
@@ -58,6 +60,7 @@ class Detector:
     rules: Rules = field(default_factory=Rules)
     baseline: float | None = None
     samples: int = 0
+    over_samples: int = 0  # in a row, not learnt
     active: dict[AnomalyKind, Anomaly] = field(default_factory=dict)
     _streaks: dict[AnomalyKind, _Streak] = field(default_factory=dict)
 
@@ -75,7 +78,7 @@ class Detector:
             usual = self.baseline or 0.0
             message = f"CPU at {cpu_percent:.0f}% of a core; its usual is {usual:.1f}%"
             changes += self._judge("cpu", over, time, cpu_percent, threshold or 0.0, message)
-            self._learn(cpu_percent)
+            self._learn(cpu_percent, over)
         if memory_bytes is not None and memory_limit:
             threshold = self.rules.memory_ratio * memory_limit
             message = (f"memory at {memory_bytes / memory_limit:.0%} of its "
@@ -90,7 +93,13 @@ class Detector:
             return None
         return self.rules.cpu_factor * max(self.baseline, self.rules.cpu_floor_percent)
 
-    def _learn(self, cpu_percent: float) -> None:
+    def _learn(self, cpu_percent: float, over: bool) -> None:
+        if over:
+            self.over_samples += 1
+            if self.over_samples >= self.rules.baseline_samples:
+                self.baseline, self.over_samples = cpu_percent, 0
+            return
+        self.over_samples = 0
         self.samples += 1
         alpha = max(1.0 / self.samples, 2.0 / (self.rules.baseline_samples + 1))
         base = cpu_percent if self.baseline is None else self.baseline

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import create_engine, event, insert, select, update
+from sqlalchemy import JSON, create_engine, event, insert, inspect, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -37,6 +37,7 @@ class Store:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         t.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         # SQLite allows one writer; serialising writes here avoids "database is locked".
         self._write_lock = threading.Lock()
 
@@ -156,6 +157,22 @@ class Store:
             conn.execute(
                 update(t.api_keys).where(t.api_keys.c.id == key_id).values(last_used_at=utcnow())
             )
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Additive schema upgrades: a column added to a table since the database was made is
+    added in place (nullable, or with an empty JSON default), so state survives upgrades."""
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in t.metadata.sorted_tables:
+            existing = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in existing:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                default = " NOT NULL DEFAULT '{}'" if isinstance(column.type, JSON) else ""
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'
+                                  f"{default}"))  # fmt: skip
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
