@@ -95,8 +95,9 @@ def stats(
     ctx: typer.Context,
     refs: Annotated[
         list[str] | None,
-        typer.Argument(help="Workspace ids or names; default: every running or paused one.",
-                       show_default=False),
+        typer.Argument(
+            help="Workspace ids or names; default: every running or paused one.", show_default=False
+        ),
     ] = None,
     no_stream: Annotated[
         bool, typer.Option("--no-stream", help="Print one table and exit.")

@@ -51,8 +51,10 @@ def parse_since(text: str | None, now: float) -> float:
     try:
         when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidSpec(f"since={text!r} is neither a time nor a duration",
-                          hint="e.g. since=15m, since=24h or since=2025-01-01T12:00:00Z") from None
+        raise InvalidSpec(
+            f"since={text!r} is neither a time nor a duration",
+            hint="e.g. since=15m, since=24h or since=2025-01-01T12:00:00Z",
+        ) from None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
@@ -152,9 +154,12 @@ def summary(
     return schemas.MetricsSummary(
         time=datetime.now(UTC),
         host=schemas.HostInfo(cpus=host.cpus, memory_bytes=host.memory_bytes),
-        sampler=schemas.SamplerInfo(interval_seconds=sampler.interval, workspaces=tick.workspaces,
-                                    tick_ms=round(tick.duration_s * 1000, 3),
-                                    tick_cpu_ms=round(tick.cpu_s * 1000, 3)),  # fmt: skip
+        sampler=schemas.SamplerInfo(
+            interval_seconds=sampler.interval,
+            workspaces=tick.workspaces,
+            tick_ms=round(tick.duration_s * 1000, 3),
+            tick_cpu_ms=round(tick.cpu_s * 1000, 3),
+        ),  # fmt: skip
         workspaces_by_state=totals.workspaces_by_state,
         cpu_percent=round(totals.cpu_percent, 2),
         memory_bytes=totals.memory_bytes,
@@ -176,4 +181,3 @@ def prometheus_metrics(request: Request, who: Who) -> PlainTextResponse:
     records = engine.store.list_workspaces() if who.role == "admin" else engine.list(who.owner)
     return PlainTextResponse(prometheus.render(records, sampler),
                              media_type=prometheus.CONTENT_TYPE)  # fmt: skip
-

@@ -21,6 +21,7 @@ import logging
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,8 +88,9 @@ class EncryptedDisks:
         with self._locked(disk_id):
             self._unmount(disk_id)
             image = self.image_path(disk_id)
-            if (device := loop.find(image)) is not None:
-                loop.detach(device)  # autoclear did not fire: something else still holds it
+            if not loop.release(image):
+                log.warning("disk %s: its loop device is still held; it goes when released",
+                            disk_id)  # fmt: skip
             for path in (image, image.with_name(image.name + _PARTIAL)):
                 path.unlink(missing_ok=True)
             with contextlib.suppress(FileNotFoundError):
@@ -189,6 +191,6 @@ def _umount(point: Path) -> None:
                 return
             if exc.errno != errno.EBUSY:
                 raise RuntimeFailure(f"cannot unmount {point}: {exc.strerror}") from exc
-        threading.Event().wait(0.02)
+        time.sleep(0.02)
     log.warning("%s stayed busy; detaching it lazily", point)
     linux.umount(str(point), linux.MNT_DETACH)

@@ -14,6 +14,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,21 @@ def find(image: Path) -> str | None:
     """The loop device backed by `image`, if one is attached."""
     target = str(image)
     return next((dev for dev, path in backing_files().items() if path == target), None)
+
+
+def release(image: Path, timeout: float = 2.0) -> bool:
+    """Wait for the loop device over `image` to go (autoclear runs in the background after
+    the last user leaves), detaching it if it lingers; whether it is gone."""
+    deadline = time.monotonic() + timeout
+    detached = False
+    while (device := find(image)) is not None:
+        if time.monotonic() > deadline:
+            return False
+        if not detached and time.monotonic() > deadline - timeout / 2:
+            detach(device)
+            detached = True
+        time.sleep(0.005)
+    return True
 
 
 @contextlib.contextmanager

@@ -24,8 +24,12 @@ class OverlayStorage:
     def rootfs_path(self, workspace_id: str) -> Path:
         return self.workspaces_dir / workspace_id / "rootfs"
 
-    def prepare(self, workspace_id: str, image: str) -> Rootfs:
-        lower = self.image_store.lower_dir(image)
+    def upper_dir(self, workspace_id: str) -> Path:
+        return self.workspaces_dir / workspace_id / "upper"
+
+    def prepare(self, workspace_id: str, image: str, layers: tuple[Path, ...] = ()) -> Rootfs:
+        # Template layers sit between the image and the writable layer, topmost first.
+        lower = ":".join([*(str(layer) for layer in layers), str(self.image_store.lower_dir(image))])
         base = self.workspaces_dir / workspace_id
         upper, work, merged = base / "upper", base / "work", base / "rootfs"
         for directory in (upper, work, merged):

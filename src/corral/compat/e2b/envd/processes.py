@@ -84,33 +84,33 @@ class Process:
     owner: str
     command: Command
     pid: int = 0
-    signalled: int | None = None
-    _subscribers: set[asyncio.Queue[Event]] = field(default_factory=set)
-    _stdin: asyncio.Queue[bytes | None] | None = None
-    _task: asyncio.Task[None] | None = None
+    signalled: int | None = None  # the last signal sent through `ProcessManager.signal`
+    stdin: asyncio.Queue[bytes | None] | None = None  # None: closed, or never opened
+    task: asyncio.Task[None] | None = None
+    subscribers: set[asyncio.Queue[Event]] = field(default_factory=set)
 
     def subscribe(self) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue(SUBSCRIBER_BACKLOG)
-        self._subscribers.add(queue)
+        self.subscribers.add(queue)
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
-        self._subscribers.discard(queue)
+        self.subscribers.discard(queue)
 
     async def publish(self, event: Event) -> None:
-        for queue in list(self._subscribers):
+        for queue in list(self.subscribers):
             await queue.put(event)
 
     def write_stdin(self, data: bytes) -> None:
-        if self._stdin is None:
+        if self.stdin is None:
             raise Conflict(f"stdin of process {self.pid} is not open",
                            hint="start the command with stdin=True")  # fmt: skip
-        self._stdin.put_nowait(data)
+        self.stdin.put_nowait(data)
 
     def close_stdin(self) -> None:
-        if self._stdin is not None:
-            self._stdin.put_nowait(None)
-            self._stdin = None
+        if self.stdin is not None:
+            self.stdin.put_nowait(None)
+            self.stdin = None
 
 
 async def _stdin_chunks(queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
@@ -141,19 +141,18 @@ class ProcessManager:
         self, ws: WorkspaceRecord, command: Command
     ) -> tuple[Process, asyncio.Queue[Event]]:
         """Start `command`; return it once its pid is known, subscribed to from its first byte."""
-        process = Process(ws.id, ws.owner, command)
-        if command.stdin:
-            process._stdin = asyncio.Queue()
-        events = process.subscribe()  # before the first byte of output
+        stdin: asyncio.Queue[bytes | None] | None = asyncio.Queue() if command.stdin else None
+        process = Process(ws.id, ws.owner, command, stdin=stdin)
+        events = process.subscribe()
         started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         spec = ExecSpec(
             argv=[*LAUNCHER, command.cmd, *command.args],
             env=command.envs,
             cwd=command.cwd,
-            stdin=_stdin_chunks(process._stdin) if process._stdin else None,
+            stdin=_stdin_chunks(stdin) if stdin else None,
             timeout=command.timeout or NO_TIMEOUT_S,
         )
-        process._task = asyncio.create_task(self._run(process, spec, started))
+        process.task = asyncio.create_task(self._run(process, spec, started))
         await started
         return process, events
 
@@ -166,6 +165,7 @@ class ProcessManager:
                     if not started.done():
                         message = launcher_line.decode(errors="replace").strip()
                         raise RuntimeFailure(f"the command did not start: {message or item}")
+                    self._forget(process)  # first: a Connect from now on must not wait for it
                     await process.publish(ended(item, process.signalled))
                 elif started.done():
                     await process.publish(Output(item.stream, item.data))
@@ -191,15 +191,19 @@ class ProcessManager:
                 started.set_exception(exc)
             else:
                 log.warning("process %s in %s failed: %s", process.pid, process.sandbox_id, exc)
+                self._forget(process)
                 await process.publish(Ended(-1, False, "unknown", str(exc)))
         finally:
             if not started.done():  # cancelled before it started
                 started.cancel()
-            table = self._table.get(process.sandbox_id, {})
-            if table.get(process.pid) is process:
-                del table[process.pid]
-                if not table:
-                    self._table.pop(process.sandbox_id, None)
+            self._forget(process)
+
+    def _forget(self, process: Process) -> None:
+        table = self._table.get(process.sandbox_id, {})
+        if table.get(process.pid) is process:  # not a later process that reused the pid
+            del table[process.pid]
+            if not table:
+                self._table.pop(process.sandbox_id, None)
 
     async def signal(self, process: Process, signum: int) -> None:
         """Send `signum` to the process, from inside its sandbox (its pid namespace)."""
