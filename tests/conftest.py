@@ -62,6 +62,7 @@ class Daemon:
             "CORRAL_PORT": str(self.port),
             "CORRAL_RUNTIME": self.runtime,
             "CORRAL_URL": self.url,
+            "CORRAL_METRICS_INTERVAL": "1",  # sample fast enough for tests to see history
             **self.extra_env,
         }
 

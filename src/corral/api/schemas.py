@@ -84,6 +84,23 @@ class WorkspaceCreate(Strict):
         return command
 
 
+class WorkspaceUpdate(Strict):
+    """Fields to change; omitted ones stay. Changing command/env/restart/limits restarts it."""
+
+    command: list[str] | str | None = None
+    env: dict[str, str] | None = None
+    restart: RestartPolicy | None = None
+    labels: dict[str, str] | None = None
+    cpu: Annotated[float, Field(gt=0, le=256)] | None = None
+    memory_mib: Annotated[int, Field(ge=16, le=1024 * 1024)] | None = None
+    pids: Annotated[int, Field(ge=8, le=1_000_000)] | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str] | None) -> dict[str, str] | None:
+        return _check_env(env) if env is not None else None
+
+
 class SetTimeout(Strict):
     ttl_seconds: Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS)] | None = Field(
         description="expire this many seconds from now; null: never expire"

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from corral import __version__
-from corral.cli import copy, events, execute, logs, serve, stats, workspaces
+from corral.cli import copy, deploy, events, execute, logs, serve, stats, workspaces
 from corral.cli.errors import reporting
 from corral.cli.session import Session
 from corral.client import Workspace
@@ -67,3 +67,4 @@ _verb("logs", logs.logs)
 _verb("stats", stats.stats)
 _verb("cp", copy.cp)
 _verb("events", events.events)
+_verb("deploy", deploy.deploy)

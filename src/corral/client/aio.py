@@ -17,7 +17,15 @@ from pydantic import PrivateAttr
 
 from corral.api.schemas import State
 from corral.client import calls, errors
-from corral.client.calls import Call, Command, ExecOptions, Request, Since, WorkspaceSpec
+from corral.client.calls import (
+    Call,
+    Command,
+    ExecOptions,
+    Request,
+    Since,
+    WorkspaceChanges,
+    WorkspaceSpec,
+)
 from corral.client.connection import DEFAULT_TIMEOUT, resolve
 from corral.client.models import (
     GONE,
@@ -224,6 +232,10 @@ class AsyncWorkspace(WorkspaceFields):
 
     async def refresh(self) -> AsyncWorkspace:
         return await self._change(calls.get_workspace(self.id))
+
+    async def update(self, **changes: Unpack[WorkspaceChanges]) -> AsyncWorkspace:
+        """Change the spec; a change to command/env/restart/limits restarts the workspace."""
+        return await self._change(calls.update_workspace(self.id, changes))
 
     async def _change(self, call: Call[WorkspaceModel]) -> AsyncWorkspace:
         self._update(await self._client._send(call))

@@ -149,6 +149,22 @@ def change_state(ref: str, action: Action) -> Call[WorkspaceModel]:
     return Call(Request("POST", _workspace_path(ref, action)), _model(WorkspaceModel))
 
 
+class WorkspaceChanges(TypedDict, total=False):
+    """What `workspace.update` can change; a change to command/env/restart/limits restarts it."""
+
+    command: Command
+    env: dict[str, str]
+    restart: RestartPolicy
+    labels: dict[str, str]
+    cpu: float
+    memory_mib: int
+    pids: int
+
+
+def update_workspace(ref: str, changes: WorkspaceChanges) -> Call[WorkspaceModel]:
+    return Call(Request("PATCH", _workspace_path(ref), json=dict(changes)), _model(WorkspaceModel))
+
+
 def destroy_workspace(ref: str) -> Call[WorkspaceModel]:
     return Call(Request("DELETE", _workspace_path(ref)), _model(WorkspaceModel))
 

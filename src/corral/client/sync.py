@@ -10,14 +10,22 @@ import builtins
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TypeVar, Unpack
+from typing import Any, TypeVar, Unpack
 
 import httpx
 from pydantic import PrivateAttr
 
 from corral.api.schemas import State
 from corral.client import calls, errors
-from corral.client.calls import Call, Command, ExecOptions, Request, Since, WorkspaceSpec
+from corral.client.calls import (
+    Call,
+    Command,
+    ExecOptions,
+    Request,
+    Since,
+    WorkspaceChanges,
+    WorkspaceSpec,
+)
 from corral.client.connection import DEFAULT_TIMEOUT, resolve
 from corral.client.models import (
     GONE,
@@ -65,6 +73,13 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def deploy(self, directory: str, name: str, command: str | None = None, **options: Any
+               ) -> Workspace:  # fmt: skip
+        """Deploy (or redeploy) a directory as a permanent workspace; see `client.deploy`."""
+        from corral.client.deploy import deploy
+
+        return deploy(self, directory, name, command, **options)
 
     def health(self) -> str:
         return self._send(calls.health())
@@ -219,6 +234,10 @@ class Workspace(WorkspaceFields):
 
     def refresh(self) -> Workspace:
         return self._change(calls.get_workspace(self.id))
+
+    def update(self, **changes: Unpack[WorkspaceChanges]) -> Workspace:
+        """Change the spec; a change to command/env/restart/limits restarts the workspace."""
+        return self._change(calls.update_workspace(self.id, changes))
 
     def _change(self, call: Call[WorkspaceModel]) -> Workspace:
         self._update(self._client._send(call))

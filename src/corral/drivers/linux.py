@@ -53,6 +53,11 @@ def unshare(flags: int) -> None:
     _check(_libc.unshare(flags))
 
 
+def setns(fd: int, nstype: int) -> None:
+    """Move the calling thread into the namespace `fd` refers to (os.setns needs 3.12)."""
+    _check(_libc.setns(fd, nstype))
+
+
 class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 

@@ -317,6 +317,52 @@ class Engine:
         self._transition(ws, Action.DESTROYED)
         log.info("destroyed workspace %s (%s)", ws.id, ws.name)
 
+    def update(
+        self,
+        ref: str,
+        owner: str,
+        command: list[str] | str | None = None,
+        env: dict[str, str] | None = None,
+        restart: str | None = None,
+        labels: dict[str, str] | None = None,
+        limits: Limits | None = None,
+    ) -> WorkspaceRecord:
+        """Change a workspace's spec. A change to what its main process runs with (command,
+        env, restart policy, limits) restarts a running workspace with the new spec (a
+        redeploy); its files, disk and address stay."""
+        ws = self.get(ref, owner)
+        with self.locked(ws.id):
+            ws = self.get(ws.id, owner)
+            if ws.state in (State.DESTROYING, State.DESTROYED, State.CREATING):
+                raise Conflict(f"cannot update a workspace that is {ws.state.value}")
+            if labels is not None:
+                ws.labels = dict(labels)
+            restart_needed = False
+            if command is not None:
+                ws.command = as_argv(command)
+                restart_needed = True
+            if env is not None:
+                ws.env = dict(env)
+                restart_needed = True
+            if restart is not None:
+                ws.restart = restart
+                restart_needed = True
+            if limits is not None:
+                ws.limits = limits
+                restart_needed = True
+            if ws.restart != "never" and ws.command is None:
+                raise InvalidSpec(f"restart policy {ws.restart!r} needs a command")
+            self.store.save_workspace(ws)
+            if restart_needed and ws.state in (State.RUNNING, State.PAUSED):
+                self.runtime.delete(ws.id)
+                for key in ("restart_due_at", "consecutive_restarts"):
+                    ws.extra.pop(key, None)
+                ws.state = State.RUNNING
+                self._boot(ws)
+                self.store.save_workspace(ws)
+            self.emit(ws, "updated", "spec updated" + (", restarted" if restart_needed else ""))
+        return ws
+
     def set_timeout(self, ref: str, owner: str, ttl_seconds: int | None) -> WorkspaceRecord:
         """Make the workspace expire `ttl_seconds` from now (None: never expire)."""
         ws = self.get(ref, owner)

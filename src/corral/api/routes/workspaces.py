@@ -76,6 +76,23 @@ def get(ref: str, request: Request, who: Who) -> schemas.Workspace:
     return views.workspace(engine_of(request).get(ref, who.owner))
 
 
+@router.patch("/{ref}", response_model=schemas.Workspace)
+def update(ref: str, body: schemas.WorkspaceUpdate, request: Request, who: Who
+           ) -> schemas.Workspace:  # fmt: skip
+    engine = engine_of(request)
+    limits = None
+    if body.cpu is not None or body.memory_mib is not None or body.pids is not None:
+        current = engine.get(ref, who.owner).limits
+        limits = Limits(
+            cpu=body.cpu if body.cpu is not None else current.cpu,
+            memory_mib=body.memory_mib if body.memory_mib is not None else current.memory_mib,
+            pids=body.pids if body.pids is not None else current.pids,
+        )
+    ws = engine.update(ref, who.owner, command=body.command, env=body.env, restart=body.restart,
+                       labels=body.labels, limits=limits)  # fmt: skip
+    return views.workspace(ws)
+
+
 @router.post("/{ref}/timeout", response_model=schemas.Workspace)
 def set_timeout(
     ref: str, body: schemas.SetTimeout, request: Request, who: Who
