@@ -21,7 +21,7 @@ from pathlib import Path
 from harness import Sample, daemon, print_table, timed
 
 from corral import Client
-from corral.drivers.network.isolated import create_netns, remove_netns
+from corral.drivers.network.netns import create_netns, remove_netns
 from corral.drivers.runtime.base import ContainerSpec
 from corral.drivers.runtime.ocispec import build_config
 from corral.drivers.runtime.select import choose_init

@@ -53,9 +53,29 @@ class BenchDaemon:
     run_dir: Path
 
 
+def free_subnet(prefix: int = 24) -> str:
+    """A private IPv4 range for a daemon's workspaces that no route of this host overlaps
+    (other daemons, and other engineers' test sessions, may be running here)."""
+    import ipaddress
+    import json
+    import random
+
+    routes = json.loads(subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"],
+                                       capture_output=True, text=True).stdout or "[]")  # fmt: skip
+    used = [ipaddress.ip_network(r["dst"], strict=False) for r in routes
+            if "/" in r.get("dst", "")]  # fmt: skip
+    while True:
+        base = ipaddress.ip_address(f"10.{random.randint(78, 127)}.{random.randint(0, 255)}.0")
+        subnet = ipaddress.ip_network(f"{base}/{prefix}", strict=False)
+        if not any(subnet.overlaps(u) for u in used):
+            return str(subnet)
+
+
 @contextmanager
 def daemon(**env: str) -> Iterator[BenchDaemon]:
-    """A real `corral serve` with its own state, on a free loopback port."""
+    """A real `corral serve` with its own state and subnet, on a free loopback port; its
+    network hub is removed afterwards."""
+    env.setdefault("CORRAL_SUBNET", free_subnet())
     base = Path(tempfile.mkdtemp(prefix="corral-bench-"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -87,6 +107,9 @@ def daemon(**env: str) -> Iterator[BenchDaemon]:
             pass
         proc.terminate()
         proc.wait(timeout=30)
+        from corral.drivers.network.bridge import remove_hub
+
+        remove_hub(run_dir)
         shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(run_dir, ignore_errors=True)
 

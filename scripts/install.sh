@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(crun runc catatonit tini bubblewrap nftables iproute2 e2fsprogs python3-venv)
+PACKAGES=(crun runc catatonit tini bubblewrap nftables iproute2 e2fsprogs runsc python3-venv)
 if [[ "${1:-}" == "test" ]]; then
-  PACKAGES+=(procps curl)
+  PACKAGES+=(procps curl chromium)
 fi
 
 missing=()

@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from corral.drivers.storage.loop import backing_files
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -42,9 +44,13 @@ class Daemon:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Every daemon gets its own workspace subnet, kept across its restarts (two test sessions
+    # on one host, or two daemons in one session, must not share one).
+    subnet: str = field(default_factory=lambda: free_subnet())
 
     def __post_init__(self) -> None:
         self.log_path = self.state_dir.parent / f"daemon-{self.port}.log"
+        _daemons.append(self)
 
     @property
     def url(self) -> str:
@@ -63,6 +69,7 @@ class Daemon:
             "CORRAL_RUNTIME": self.runtime,
             "CORRAL_URL": self.url,
             "CORRAL_METRICS_INTERVAL": "1",  # sample fast enough for tests to see history
+            "CORRAL_SUBNET": self.subnet,
             **self.extra_env,
         }
 
@@ -114,7 +121,9 @@ def leaks(daemon: Daemon) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     with open("/proc/self/mountinfo") as f:
         mounts = [line.split()[4] for line in f]
-    found["mounts"] = [m for m in mounts if m.startswith((str(daemon.state_dir), str(daemon.run_dir)))]
+    hub = str(daemon.run_dir / "hub.netns")  # the daemon's own (see _remove_hubs)
+    roots = (str(daemon.state_dir), str(daemon.run_dir))
+    found["mounts"] = [m for m in mounts if m.startswith(roots) and m != hub]
     netns_dir = daemon.run_dir / "netns"
     found["netns"] = sorted(os.listdir(netns_dir)) if netns_dir.is_dir() else []
     runtime_root = daemon.run_dir / "runtime"
@@ -123,12 +132,101 @@ def leaks(daemon: Daemon) -> dict[str, list[str]]:
         if runtime_root.is_dir()
         else []
     )
+    found["loop_devices"] = [  # disks (images in the state dir) still attached
+        dev for dev, backing in backing_files().items()
+        if backing.startswith(str(daemon.state_dir) + "/")
+    ]  # fmt: skip
     found["workspace_dirs"] = (
         sorted(os.listdir(daemon.state_dir / "workspaces"))
         if (daemon.state_dir / "workspaces").is_dir()
         else []
     )
+    found.update(network_leaks(daemon))
     return {k: v for k, v in found.items() if v}
+
+
+# -- the private network: a subnet per daemon, leak checks, hub removal ----------------------
+
+_daemons: list[Daemon] = []
+_subnets_taken: set[str] = set()
+
+
+def free_subnet() -> str:
+    """A random /24 in 10.78-10.127 that no route of this host (or daemon of ours) uses."""
+    import ipaddress
+    import json
+    import random
+
+    routes = json.loads(subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"],
+                                       capture_output=True, text=True).stdout or "[]")  # fmt: skip
+    used = [ipaddress.ip_network(r["dst"], strict=False) for r in routes
+            if r.get("dst", "default") not in ("default",) and "/" in r["dst"]]  # fmt: skip
+    while True:
+        subnet = f"10.{random.randint(78, 127)}.{random.randint(0, 255)}.0/24"
+        network = ipaddress.ip_network(subnet)
+        if subnet not in _subnets_taken and not any(network.overlaps(u) for u in used):
+            _subnets_taken.add(subnet)
+            return subnet
+
+
+def hub_ports(run_dir: Path) -> list[str]:
+    """Workspace veth ends left in a daemon's hub (they go a few ms after a destroy)."""
+    hub = run_dir / "hub.netns"
+    if not hub.exists():
+        return []
+    deadline = time.monotonic() + 3
+    while True:
+        out = subprocess.run(["nsenter", f"--net={hub}", "ip", "-o", "link", "show"],
+                             capture_output=True, text=True).stdout  # fmt: skip
+        ports = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+        ports = [p for p in ports if p.startswith("w")]
+        if not ports or time.monotonic() > deadline:
+            return ports
+        time.sleep(0.05)
+
+
+def network_leaks(daemon: Daemon) -> dict[str, list[str]]:
+    """Per-workspace network objects still there: hub ports, name files, nft elements, IPAM."""
+    import sqlite3
+
+    found = {"hub_ports": hub_ports(daemon.run_dir)}
+    files = daemon.run_dir / "net"
+    found["net_files"] = sorted(os.listdir(files)) if files.is_dir() else []
+    hub = daemon.run_dir / "hub.netns"
+    if hub.exists():
+        import json
+
+        listing = subprocess.run(["nsenter", f"--net={hub}", "nft", "-j", "list", "ruleset"],
+                                 capture_output=True, text=True).stdout  # fmt: skip
+        items = json.loads(listing or '{"nftables": []}')["nftables"]
+        found["nft"] = [  # anything about a workspace: set elements (resolvers aside), links
+            str(item) for item in items
+            if ("set" in item and item["set"].get("elem") and item["set"]["name"] != "resolvers")
+            or ("rule" in item and str(item["rule"].get("comment", "")).startswith("link"))
+        ]
+    db = daemon.state_dir / "corral.db"
+    if db.exists() and (daemon.proc is None or daemon.proc.poll() is not None):
+        with sqlite3.connect(db) as conn:
+            for table in ("addresses", "links"):
+                try:
+                    rows = conn.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
+                except sqlite3.OperationalError:
+                    rows = []
+                found[table] = [str(row) for row in rows]
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_hubs() -> Iterator[None]:
+    """After the session, each daemon's hub (namespace, host veth, nft table) goes too."""
+    yield
+    from corral.drivers.network.bridge import remove_hub
+
+    for daemon in _daemons:
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.stop()
+        remove_hub(daemon.run_dir)
+        shutil.rmtree(daemon.run_dir, ignore_errors=True)
 
 
 def cgroup_dirs(ids: set[str]) -> list[str]:
@@ -157,6 +255,10 @@ def server() -> Iterator[Daemon]:
                 for ws in http.get("/v1/workspaces").json()["workspaces"]:
                     seen.add(ws["id"])
                     http.delete(f"/v1/workspaces/{ws['id']}")
+                # Templates and volumes outlive workspaces (and keep their disks mounted).
+                for kind in ("templates", "volumes"):
+                    for item in http.get(f"/v1/{kind}").json()[kind]:
+                        http.delete(f"/v1/{kind}/{item['id']}")
         finally:
             daemon.stop()
         left = leaks(daemon)

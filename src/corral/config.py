@@ -7,6 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PORT = 7777
+DEFAULT_SUBNET = "10.77.0.0/16"
+
+
+def _list_env(name: str) -> tuple[str, ...] | None:
+    """A comma-separated list from the environment; None when the variable is not set."""
+    if name not in os.environ:
+        return None
+    return tuple(item.strip() for item in os.environ[name].split(",") if item.strip())
 
 
 @dataclass(frozen=True)
@@ -32,10 +40,23 @@ class Settings:
     metrics_interval: float = field(
         default_factory=lambda: float(os.environ.get("CORRAL_METRICS_INTERVAL", "5"))
     )
+    # The operator's master key (64 hex digits); default: <state_dir>/master.key, made once.
+    master_key_path: Path | None = field(
+        default_factory=lambda: Path(p) if (p := os.environ.get("CORRAL_MASTER_KEY_FILE")) else None
+    )
     # On shutdown, stop every workspace (default: leave them running, re-adopted on start).
     stop_workspaces_on_exit: bool = field(
         default_factory=lambda: os.environ.get("CORRAL_STOP_ON_EXIT", "") in ("1", "true")
     )
+    # The workspaces' private network: one address each from this IPv4 range. Two daemons on
+    # one host need two ranges that do not overlap.
+    subnet: str = field(default_factory=lambda: os.environ.get("CORRAL_SUBNET", DEFAULT_SUBNET))
+    # Where workspaces with internet on go out (NAT): a host interface; default: the one of
+    # the host's default route.
+    uplink: str | None = field(default_factory=lambda: os.environ.get("CORRAL_UPLINK") or None)
+    # The resolvers workspaces use, comma-separated; default: the host's (loopback stubs
+    # such as systemd-resolved's are skipped for the upstream servers behind them).
+    nameservers: tuple[str, ...] | None = field(default_factory=lambda: _list_env("CORRAL_DNS"))
 
     @property
     def db_url(self) -> str:
@@ -52,6 +73,22 @@ class Settings:
     @property
     def images_dir(self) -> Path:
         return self.state_dir / "images"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.master_key_path or self.state_dir / "master.key"
+
+    @property
+    def disks_dir(self) -> Path:
+        return self.state_dir / "disks"  # encrypted disk images
+
+    @property
+    def disk_mounts_dir(self) -> Path:
+        return self.run_dir / "disks"  # where they are mounted (gone after a reboot, as are mounts)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.state_dir / "templates"
 
     def workspace_dir(self, workspace_id: str) -> Path:
         return self.workspaces_dir / workspace_id

@@ -12,10 +12,15 @@ from corral.api.app import create_app
 from corral.api.auth import create_key
 from corral.config import Settings
 from corral.drivers import linux
-from corral.drivers.network.isolated import IsolatedNetwork
+from corral.drivers.network.bridge import BridgeNetwork
 from corral.drivers.runtime import cgroups
+from corral.drivers.runtime.base import Runtime
+from corral.drivers.runtime.isolation import GVISOR
 from corral.drivers.runtime.oci import OciRuntime
+from corral.drivers.runtime.reaper import REAPER
+from corral.drivers.runtime.runsc import RunscRuntime, find_runsc
 from corral.drivers.runtime.select import choose_init, choose_runtime
+from corral.drivers.storage.disks import EncryptedDisks
 from corral.drivers.storage.images import ImageStore
 from corral.drivers.storage.overlay import OverlayStorage
 from corral.engine.engine import Engine
@@ -25,7 +30,11 @@ from corral.engine.supervisor import Supervisor
 from corral.engine.webhooks import Webhooks
 from corral.errors import CorralError, RuntimeFailure
 from corral.metrics.sampler import Sampler
+from corral.secrets.keyring import Keyring
+from corral.secrets.master import MasterKeyFile
 from corral.store import Store
+from corral.store.keys import KeyRows
+from corral.tenancy.service import Tenancy
 
 log = logging.getLogger("corral")
 
@@ -39,21 +48,46 @@ def build_engine(settings: Settings) -> tuple[Store, Engine, str]:
     cgroup_mode = cgroups.prepare_host()
     runtime_binary = choose_runtime(settings.runtime, cgroup_mode)
     linux.set_child_subreaper()
+    REAPER.start()
     store = Store(settings.db_url)
+    init_binary = choose_init()
     runtime = OciRuntime(
         runtime_binary,
         state_root=settings.run_dir / "runtime",
         bundles_dir=settings.run_dir / "bundles",
-        init_binary=choose_init(),
+        init_binary=init_binary,
     )
+    isolation: dict[str, Runtime] = {}
+    if runsc := find_runsc():  # gVisor, for workspaces created with isolation="gvisor"
+        isolation[GVISOR] = RunscRuntime(runsc, settings.run_dir / "runsc",
+                                         settings.run_dir / "bundles", init_binary)  # fmt: skip
     engine = Engine(
         store=store,
         runtime=runtime,
-        network=IsolatedNetwork(settings.run_dir / "netns"),
+        network=open_network(settings),
         storage=OverlayStorage(settings.workspaces_dir, ImageStore(settings.images_dir)),
         workspaces_dir=settings.workspaces_dir,
+        disks=EncryptedDisks(settings.disks_dir, settings.disk_mounts_dir),
+        keyring=open_keyring(settings, store),
+        templates_dir=settings.templates_dir,
+        isolation=isolation,
     )
     return store, engine, cgroup_mode
+
+
+def open_network(settings: Settings) -> BridgeNetwork:
+    """The private network's hub, made on first start and re-adopted after a restart."""
+    network = BridgeNetwork(settings.run_dir, settings.subnet, uplink=settings.uplink,
+                            nameservers=settings.nameservers,
+                            api=(settings.host, settings.port))  # fmt: skip
+    network.prepare()
+    return network
+
+
+def open_keyring(settings: Settings, store: Store) -> Keyring:
+    """The keyring under the master key: made on first start unless the operator gives one."""
+    master = MasterKeyFile(settings.master_key_file, create=settings.master_key_path is None)
+    return Keyring(KeyRows(store), master)
 
 
 def ensure_admin_key(settings: Settings, store: Store) -> str | None:
@@ -74,7 +108,9 @@ def serve(settings: Settings) -> None:
     )
     store, engine, cgroup_mode = build_engine(settings)
     key = ensure_admin_key(settings, store)
+    tenancy = Tenancy(store, engine).attach()  # quotas, child policies, cascade
     reconcile(engine)
+    tenancy.sweep()  # children whose parent was destroyed while the daemon was down
     supervisor = Supervisor(engine, settings.supervise_interval, settings.restart_backoff_cap)
     supervisor.start()
     sampler = Sampler(engine, settings.metrics_interval)
@@ -84,6 +120,7 @@ def serve(settings: Settings) -> None:
     webhooks.start()
     app = create_app(settings, store, engine, cgroup_mode, sampler)
     app.state.webhooks = webhooks
+    app.state.tenancy = tenancy
     url = f"http://{settings.host}:{settings.port}"
     print(f"corral {engine.runtime.name} runtime, cgroup {cgroup_mode}, state in "
           f"{settings.state_dir}", file=sys.stderr)  # fmt: skip

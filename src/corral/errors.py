@@ -52,6 +52,13 @@ class Conflict(CorralError):
     code = "conflict"
 
 
+class TooLarge(CorralError):
+    """A request body (e.g. an upload) is larger than corral accepts."""
+
+    status_code = 413
+    code = "too_large"
+
+
 class QuotaExceeded(CorralError):
     status_code = 429
     code = "quota_exceeded"
@@ -62,6 +69,13 @@ class RuntimeFailure(CorralError):
 
     status_code = 500
     code = "runtime_failure"
+
+
+class Unreachable(CorralError):
+    """A service inside a workspace did not answer (the published-port proxy)."""
+
+    status_code = 502
+    code = "unreachable"
 
 
 class CommandTimeout(CorralError):
@@ -81,7 +95,9 @@ ERRORS_BY_CODE: dict[str, type[CorralError]] = {
         NotFound,
         Conflict,
         QuotaExceeded,
+        TooLarge,
         RuntimeFailure,
+        Unreachable,
         CommandTimeout,
     )
 }

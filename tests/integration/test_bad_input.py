@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -107,7 +108,8 @@ def test_unknown_image_says_which_images_exist(http: httpx.Client, unique_name: 
 
 def test_missing_name_and_non_object_bodies(http: httpx.Client) -> None:
     assert_error(http.post("/v1/workspaces", json={}), 422, "name")
-    for body in ([], "name", 42, None):
+    bodies: list[object] = [[], "name", 42, None]
+    for body in bodies:
         assert_error(http.post("/v1/workspaces", json=body), 422)
 
 
@@ -232,7 +234,7 @@ def test_bad_query_parameters(http: httpx.Client, workspace: dict) -> None:
 
 # -- unknown workspaces and auth -----------------------------------------------------------------
 
-ENDPOINTS = [
+ENDPOINTS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/v1/workspaces/{ref}", {}),
     ("DELETE", "/v1/workspaces/{ref}", {}),
     ("POST", "/v1/workspaces/{ref}/start", {}),
@@ -259,8 +261,11 @@ def test_unknown_workspace_is_a_404_on_every_endpoint(http: httpx.Client, ref: s
 
 
 def test_missing_or_wrong_api_key_is_a_401_everywhere(server: Daemon, workspace: dict) -> None:
-    routes = [("GET", "/v1/workspaces", {}), ("POST", "/v1/workspaces", {"json": {"name": "x"}}),
-              ("GET", "/v1/info", {})]  # fmt: skip
+    routes: list[tuple[str, str, dict[str, Any]]] = [
+        ("GET", "/v1/workspaces", {}),
+        ("POST", "/v1/workspaces", {"json": {"name": "x"}}),
+        ("GET", "/v1/info", {}),
+    ]
     routes += [(m, p.format(ref=workspace["id"]), kw) for m, p, kw in ENDPOINTS]
     bad_headers = [
         {},

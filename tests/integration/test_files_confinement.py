@@ -80,14 +80,17 @@ class Files:
     def read(self, path: str) -> httpx.Response:
         return self._keep(self.http.get(self.base, params={"path": path}))
 
-    def write(self, path: str, data: bytes, **params: object) -> httpx.Response:
-        return self._keep(self.http.put(self.base, params={"path": path, **params}, content=data))
+    def write(self, path: str, data: bytes, mode: int | None = None) -> httpx.Response:
+        params: dict[str, str | int] = {"path": path}
+        if mode is not None:
+            params["mode"] = mode
+        return self._keep(self.http.put(self.base, params=params, content=data))
 
     def delete(self, path: str, recursive: bool = False) -> httpx.Response:
         params = {"path": path, "recursive": str(recursive).lower()}
         return self._keep(self.http.delete(self.base, params=params))
 
-    def list(self, path: str) -> httpx.Response:
+    def ls(self, path: str) -> httpx.Response:
         return self._keep(self.http.get(f"{self.base}/list", params={"path": path}))
 
     def stat(self, path: str) -> httpx.Response:
@@ -98,13 +101,13 @@ class Files:
         return self._keep(self.http.post(f"{self.base}/mkdir", json=body))
 
     def all_reads(self, path: str) -> list[httpx.Response]:
-        return [self.read(path), self.stat(path), self.list(path)]
+        return [self.read(path), self.stat(path), self.ls(path)]
 
     def every_endpoint(self, path: str) -> Iterator[httpx.Response]:
         """One call per endpoint, lazily: a failed call is reported before the next is made."""
         yield self.read(path)
         yield self.stat(path)
-        yield self.list(path)
+        yield self.ls(path)
         yield self.write(path, b"x")
         yield self.mkdir(path)
         yield self.delete(path)
@@ -159,7 +162,7 @@ def test_symlink_to_host_root_resolves_inside_the_workspace(
         for response in files.all_reads(path):
             assert response.status_code == 404, (path, response.status_code, response.text)
     # Listing "/" through the link shows the workspace's root, not the host's.
-    listed = files.list("/tmp/hostroot")
+    listed = files.ls("/tmp/hostroot")
     assert listed.status_code == 200, listed.text
     names = {entry["name"] for entry in listed.json()["entries"]}
     assert ".corral" in names and "tmp" in names
@@ -180,7 +183,7 @@ def test_symlinks_to_host_files_are_not_followed_out(
                  "/tmp/markerdir", "/tmp/markerdir/keep"):  # fmt: skip
         read = files.read(path)
         assert read.status_code in (404, 409), (path, read.text)
-        assert files.list(path).status_code == 404
+        assert files.ls(path).status_code == 404
     # stat of the link itself describes the link, never its (host) target.
     link = files.stat("/tmp/secret")
     assert link.status_code == 200 and link.json()["type"] == "symlink"
@@ -247,7 +250,7 @@ def test_proc_magic_links_are_refused(
     for path in paths:
         read = files.read(path)
         assert 400 <= read.status_code < 500, (path, read.status_code, read.content[:200])
-        assert 400 <= files.list(path).status_code < 500, path
+        assert 400 <= files.ls(path).status_code < 500, path
     for path in ("/tmp/p1/tmp/planted", "/proc/1/root/tmp/planted", "/tmp/p1cwd/planted"):
         assert 400 <= files.write(path, b"x").status_code < 500, path
         assert 400 <= files.mkdir(path + "-dir").status_code < 500, path
@@ -379,7 +382,7 @@ def test_directory_swapped_for_a_symlink_during_calls(
                 n += 1
                 files.read(f"/tmp/sw{marker.secret}")
                 files.read("/tmp/sw/keep/inner.txt")
-                files.list(f"/tmp/sw{marker.dir}")
+                files.ls(f"/tmp/sw{marker.dir}")
                 files.stat(f"/tmp/sw{marker.dir}/keep/inner.txt")
                 files.write(f"/tmp/sw/tmp/{probe}-{n}", b"x")
                 files.write(f"/tmp/sw{marker.secret}", b"overwritten")
@@ -410,7 +413,7 @@ def test_fifo_reads_are_refused_without_hanging(
     for path in ("/tmp/fifo", "/tmp/fifolink"):
         assert_4xx_json(files.read(path))
     assert files.stat("/tmp/fifo").json()["type"] == "other"
-    assert_4xx_json(files.list("/tmp/fifo"))
+    assert_4xx_json(files.ls("/tmp/fifo"))
     # With a writer holding the FIFO open, a read still refuses rather than blocking.
     sh(http, wid, "nohup sh -c 'sleep 5 > /tmp/fifo' >/dev/null 2>&1 &")
     assert_4xx_json(files.read("/tmp/fifo"))
@@ -482,7 +485,7 @@ def test_dir_file_mismatches_and_missing_paths(files: Files) -> None:
     for response in (files.read("/srv"), files.read("/"), files.write("/srv", b"x")):
         assert_4xx_json(response)
     for path in ("/srv/missing", "/no/such/dir/file"):
-        for response in (files.read(path), files.stat(path), files.list(path),
+        for response in (files.read(path), files.stat(path), files.ls(path),
                          files.delete(path)):  # fmt: skip
             assert response.status_code == 404, (path, response.text)
             assert_4xx_json(response)
@@ -490,7 +493,7 @@ def test_dir_file_mismatches_and_missing_paths(files: Files) -> None:
 
 def test_listing_a_file_says_it_is_not_a_directory(files: Files) -> None:
     assert files.write("/srv/f.txt", b"f").status_code == 200
-    listed = files.list("/srv/f.txt")
+    listed = files.ls("/srv/f.txt")
     assert_4xx_json(listed)
     # The file exists: answering "no such file or directory" sends the caller the wrong way.
     assert listed.status_code != 404, listed.text
@@ -508,7 +511,7 @@ def test_mkdir_parents_and_conflicts(http: httpx.Client, workspace: dict, files:
     assert_4xx_json(files.mkdir("/srv/file/sub"))
     assert_4xx_json(files.mkdir("/usr/corral-should-not-exist"))
     sh(http, workspace["id"], "test -d /srv/x/y/z")
-    names = [e["name"] for e in files.list("/srv/x/y").json()["entries"]]
+    names = [e["name"] for e in files.ls("/srv/x/y").json()["entries"]]
     assert names == ["z"]
 
 
@@ -546,11 +549,11 @@ def test_stopped_workspace_files_stay_confined(
                  "/tmp/key", "/tmp/up/admin.key", "/tmp/up/corral.db", "/../admin.key",
                  f"/tmp/up{server.state_dir}/admin.key", "/tmp/p1/etc/passwd",
                  "/../../upper/tmp", "/tmp/up/upper"):  # fmt: skip
-        for response in (files.read(path), files.list(path)):
+        for response in (files.read(path), files.ls(path)):
             assert 400 <= response.status_code < 500, (path, response.text)
         stat = files.stat(path)  # a link itself may be described, never its host target
         assert stat.status_code == 404 or stat.json()["type"] == "symlink", (path, stat.text)
-    listed = files.list("/tmp/up")
+    listed = files.ls("/tmp/up")
     assert listed.status_code == 200
     names = {e["name"] for e in listed.json()["entries"]}
     assert ".corral" in names and not names & {"upper", "work", "rootfs", "admin.key"}

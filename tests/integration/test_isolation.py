@@ -306,14 +306,18 @@ def test_cannot_ptrace_or_read_kernel_log(http: httpx.Client, workspace: dict) -
 # -- network ------------------------------------------------------------------------------------
 
 
-def test_only_loopback_exists(http: httpx.Client, workspace: dict) -> None:
+def test_only_loopback_and_the_private_link_exist(http: httpx.Client, workspace: dict) -> None:
     wid = workspace["id"]
     links = ok(http, wid, "ip -o link show").strip().splitlines()
-    assert len(links) == 1 and links[0].split(":")[1].strip() == "lo", links
+    names = sorted(line.split(":")[1].strip().split("@")[0] for line in links)
+    assert names == ["eth0", "lo"], links
     devices = ok(http, wid, "tail -n +3 /proc/net/dev").strip().splitlines()
-    assert [d.split(":")[0].strip() for d in devices] == ["lo"], devices
-    routes = ok(http, wid, "ip route show; ip -6 route show").strip().splitlines()
-    assert all(" dev lo " in f"{route} " for route in routes), routes
+    assert sorted(d.split(":")[0].strip() for d in devices) == ["eth0", "lo"], devices
+    addresses = ok(http, wid, "ip -o -4 addr show dev eth0").split()
+    assert f"{workspace['ip']}/32" in addresses, addresses  # its own address, nothing wider
+    assert not ok(http, wid, "ip -o -6 addr show dev eth0").strip()  # no IPv6 at all
+    routes = ok(http, wid, "ip route show").strip().splitlines()
+    assert all(" dev eth0 " in f"{route} " for route in routes), routes  # via the hub only
 
 
 _SERVER = """
@@ -377,16 +381,17 @@ def test_host_loopback_is_unreachable_from_a_workspace(
     listener.listen(8)
     port = listener.getsockname()[1]
     accepted: list[object] = []
+    done = threading.Event()
 
     def accept() -> None:
-        listener.settimeout(6)
-        try:
-            while True:
+        listener.settimeout(0.1)
+        while not done.is_set():
+            try:
                 conn, peer = listener.accept()
-                accepted.append(peer)
-                conn.close()
-        except OSError:
-            pass
+            except TimeoutError:
+                continue
+            accepted.append(peer)
+            conn.close()
 
     thread = threading.Thread(target=accept)
     thread.start()
@@ -401,8 +406,9 @@ def test_host_loopback_is_unreachable_from_a_workspace(
         )
         codes = py(http, workspace["id"], probe, str(port), str(server.port))["stdout"].split()
     finally:
-        listener.close()
+        done.set()
         thread.join()
+        listener.close()
     assert len(codes) == 2 and all(code != "0" for code in codes), codes
     assert len(accepted) == 1, f"the host listener accepted workspace connections: {accepted}"
 

@@ -54,7 +54,7 @@ def test_vanished_container_is_restarted_per_policy(server: Daemon, unique_name:
 
 
 def test_stray_runtime_objects_are_cleaned(server: Daemon) -> None:
-    from corral.drivers.network.isolated import create_netns
+    from corral.drivers.network.netns import create_netns
 
     stray = server.run_dir / "netns" / "deadbeef0000"
     create_netns(stray)

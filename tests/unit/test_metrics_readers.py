@@ -19,11 +19,12 @@ from corral.metrics.cgroup import (
 from corral.metrics.disk import mounted_usage, tree_usage
 from corral.metrics.netdev import parse_net_dev
 
-NET_DEV = b"""Inter-|   Receive                                                |  Transmit
- face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
-    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0
-  eth0: 5000000    4000    0    0    0     0          0         0   123456     900    0    0    0     0       0          0
- veth1:     100       1    0    0    0     0          0         0       50       1    0    0    0     0       0          0
+# The real file pads columns with spaces; only their order matters to the parser.
+NET_DEV = b"""Inter-|   Receive                            |  Transmit
+ face |bytes packets errs drop fifo frame compressed multicast|bytes packets errs drop ...
+    lo: 1000 10 0 0 0 0 0 0 1000 10 0 0 0 0 0 0
+  eth0: 5000000 4000 0 0 0 0 0 0 123456 900 0 0 0 0 0 0
+ veth1: 100 1 0 0 0 0 0 0 50 1 0 0 0 0 0 0
 """
 
 

@@ -40,10 +40,22 @@ class FakeStore:
 
 
 @dataclass
+class FakeStorage:
+    workspaces_dir: Path
+
+    def upper_dir(self, workspace_id: str) -> Path:
+        return self.workspaces_dir / workspace_id / "upper"
+
+
+@dataclass
 class FakeEngine:
     store: FakeStore
     workspaces_dir: Path
     events: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def storage(self) -> FakeStorage:
+        return FakeStorage(self.workspaces_dir)
 
     def emit(self, ws: WorkspaceRecord, type: str, message: str, **data: Any) -> None:
         self.events.append((ws.id, type, message, data))

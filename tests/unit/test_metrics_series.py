@@ -67,7 +67,7 @@ def test_history_downsamples_older_points() -> None:
     coarse = [p for p in merged if p.time < 240]
     assert [p.time for p in coarse] == [0, 60, 120, 180]
     assert coarse[0].cpu_percent == pytest.approx(sum(range(0, 60, 5)) / 12)
-    assert merged[len(coarse):] == fine
+    assert merged[len(coarse) :] == fine
     times = [p.time for p in merged]
     assert times == sorted(times)
     assert [p.time for p in history.points(since=250)] == list(range(250, 300, 5))

@@ -6,12 +6,28 @@ from fastapi import FastAPI
 
 from corral import __version__, dashboard
 from corral.api import errors
-from corral.api.routes import events, files, metrics, system, webhooks, workspaces
+from corral.api.routes import (
+    admin,
+    events,
+    files,
+    links,
+    metrics,
+    network,
+    ports,
+    secrets,
+    snapshots,
+    system,
+    volumes,
+    webhooks,
+    workspaces,
+)
 from corral.api.routes import exec as exec_routes
+from corral.compat import e2b
 from corral.config import Settings
 from corral.engine.engine import Engine
 from corral.metrics.sampler import Sampler
 from corral.store import Store
+from corral.tenancy.audit import AuditLog
 
 
 def create_app(
@@ -32,8 +48,12 @@ def create_app(
     app.state.cgroup_mode = cgroup_mode
     app.state.metrics = metrics_sampler
     errors.install(app)
+    app.add_middleware(AuditLog)  # every mutating call, E2B's API included
     # exec before workspaces: POST /{ref}/exec must not be taken for POST /{ref}/{action}.
-    for module in (system, events, webhooks, exec_routes, files, metrics, workspaces):
+    # Likewise snapshots: POST /{ref}/snapshot and /{ref}/fork, and POST /{ref}/network.
+    for module in (system, events, webhooks, exec_routes, files, metrics, snapshots, secrets,
+                   volumes, admin, links, network, ports, workspaces):  # fmt: skip
         app.include_router(module.router)
     dashboard.install(app)
+    e2b.mount(app)  # E2B's API at /e2b, its in-sandbox protocol at /e2b/envd
     return app

@@ -8,7 +8,20 @@ from typing import Annotated
 import typer
 
 from corral import __version__
-from corral.cli import copy, deploy, events, execute, logs, serve, stats, workspaces
+from corral.cli import (
+    admin,
+    copy,
+    deploy,
+    events,
+    execute,
+    logs,
+    secrets,
+    serve,
+    snapshots,
+    stats,
+    volumes,
+    workspaces,
+)
 from corral.cli.errors import reporting
 from corral.cli.session import Session
 from corral.client import Workspace
@@ -68,3 +81,9 @@ _verb("stats", stats.stats)
 _verb("cp", copy.cp)
 _verb("events", events.events)
 _verb("deploy", deploy.deploy)
+_verb("snapshot", snapshots.snapshot)
+_verb("fork", snapshots.fork)
+app.add_typer(snapshots.templates, name="template")
+app.add_typer(secrets.app, name="secret")
+app.add_typer(volumes.app, name="volume")
+app.add_typer(admin.app, name="admin")

@@ -19,7 +19,9 @@ from corral.cli.options import (
     parse_labels,
     to_command,
 )
+from corral.cli.secrets import parse_secret_env
 from corral.cli.session import client
+from corral.cli.volumes import parse_volume
 from corral.client import Workspace
 from corral.errors import CorralError, NotFound
 
@@ -48,7 +50,7 @@ def create(
     command: Annotated[
         list[str] | None, typer.Argument(metavar="COMMAND", help=COMMAND_HELP)
     ] = None,
-    image: Annotated[str, typer.Option(help="Base image.")] = "host",
+    image: Annotated[str | None, typer.Option(help="Base image [default: host].")] = None,
     cpu: Annotated[float | None, typer.Option(help="CPU limit in (fractional) cores.")] = None,
     memory: Annotated[int | None, typer.Option(help="Memory limit in MiB.")] = None,
     pids: Annotated[int | None, typer.Option(help="Maximum number of processes.")] = None,
@@ -56,6 +58,20 @@ def create(
     restart: Annotated[RestartPolicy, typer.Option(help="always, on-failure or never.")] = "never",
     env: EnvPairs = [],  # noqa: B006
     label: LabelPairs = [],  # noqa: B006
+    disk: Annotated[
+        int | None, typer.Option(help="An encrypted persistent disk of this many MiB.")
+    ] = None,
+    disk_path: Annotated[str, typer.Option(help="Where the disk is mounted.")] = "/data",
+    volume: Annotated[
+        list[str], typer.Option("--volume", "-v", help="NAME:/path[:ro]; repeatable.")
+    ] = [],  # noqa: B006
+    template: Annotated[
+        str | None, typer.Option(help="Start from a template (`corral snapshot`).")
+    ] = None,
+    secret_env: Annotated[
+        list[str],
+        typer.Option("--secret-env", help="KEY=SECRET: env KEY from `corral secret set SECRET`."),
+    ] = [],  # noqa: B006
     json: Json = False,
 ) -> None:
     """Create a workspace and print its id."""
@@ -63,13 +79,17 @@ def create(
         name,
         image=image,
         command=to_command(command) if command else None,
-        env=parse_env(env),
+        env={**parse_env(env), **parse_secret_env(secret_env)},
         cpu=cpu,
         memory_mib=memory,
         pids=pids,
         ttl_seconds=ttl,
         restart=restart,
         labels=parse_labels(label),
+        disk_mib=disk,
+        disk_path=disk_path if disk is not None else None,
+        volumes=[parse_volume(v) for v in volume] or None,  # type: ignore[misc]
+        template=template,
     )
     if json:
         output.print_json(ws)

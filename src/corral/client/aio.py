@@ -15,7 +15,7 @@ from typing import TypeVar, Unpack
 import httpx
 from pydantic import PrivateAttr
 
-from corral.api.schemas import State
+from corral.api.schemas import MasterKeyRotation, Secret, State, Template, Volume
 from corral.client import calls, errors
 from corral.client.calls import (
     Call,
@@ -54,6 +54,9 @@ class AsyncClient:
         self.connection = resolve(url, api_key, timeout)
         self.workspaces = AsyncWorkspaces(self)
         self.events = AsyncEvents(self)
+        self.secrets = AsyncSecrets(self)
+        self.volumes = AsyncVolumes(self)
+        self.templates = AsyncTemplates(self)
         self._http = httpx.AsyncClient()
 
     async def close(self) -> None:
@@ -75,6 +78,10 @@ class AsyncClient:
 
     async def info(self) -> Info:
         return await self._send(calls.info())
+
+    async def rotate_master_key(self) -> MasterKeyRotation:
+        """Re-wrap every key under a new master key (admin keys only); data is untouched."""
+        return await self._send(calls.rotate_master_key())
 
     async def metrics_summary(self, points: int = 60) -> MetricsSummary:
         """Totals over your workspaces, each one's latest sample and last `points` of history."""
@@ -233,6 +240,15 @@ class AsyncWorkspace(WorkspaceFields):
     async def refresh(self) -> AsyncWorkspace:
         return await self._change(calls.get_workspace(self.id))
 
+    async def snapshot(self, name: str) -> Template:
+        """Save this workspace's files and disk as a template to create workspaces from."""
+        return await self._client._send(calls.snapshot(self.id, name))
+
+    async def fork(self, name: str) -> AsyncWorkspace:
+        """An independent copy of this workspace (files, disk, env), running."""
+        record = await self._client._send(calls.fork(self.id, name))
+        return AsyncWorkspace.bind(record, self._client)
+
     async def update(self, **changes: Unpack[WorkspaceChanges]) -> AsyncWorkspace:
         """Change the spec; a change to command/env/restart/limits restarts the workspace."""
         return await self._change(calls.update_workspace(self.id, changes))
@@ -290,3 +306,55 @@ class AsyncFiles:
 
     async def remove(self, path: str, recursive: bool = False) -> None:
         await self._client._send(calls.remove_file(self._ref, path, recursive))
+
+
+class AsyncSecrets:
+    """`client.secrets`: your named secrets; values go in and are never read back."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def set(self, name: str, value: str) -> Secret:
+        return await self._client._send(calls.set_secret(name, value))
+
+    async def list(self) -> builtins.list[Secret]:
+        return await self._client._send(calls.list_secrets())
+
+    async def delete(self, name: str) -> None:
+        await self._client._send(calls.delete_secret(name))
+
+
+class AsyncVolumes:
+    """`client.volumes`: encrypted volumes that outlive the workspaces they are attached to."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(self, name: str, size_mib: int) -> Volume:
+        return await self._client._send(calls.create_volume(name, size_mib))
+
+    async def get(self, ref: str) -> Volume:
+        return await self._client._send(calls.get_volume(ref))
+
+    async def list(self) -> builtins.list[Volume]:
+        return await self._client._send(calls.list_volumes())
+
+    async def delete(self, ref: str) -> Volume:
+        """Delete the volume by cryptographic erasure (refused while it is attached)."""
+        return await self._client._send(calls.delete_volume(ref))
+
+
+class AsyncTemplates:
+    """`client.templates`: snapshots of workspaces (see `workspace.snapshot`)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def get(self, ref: str) -> Template:
+        return await self._client._send(calls.get_template(ref))
+
+    async def list(self) -> builtins.list[Template]:
+        return await self._client._send(calls.list_templates())
+
+    async def delete(self, ref: str) -> Template:
+        return await self._client._send(calls.delete_template(ref))

@@ -16,7 +16,18 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from corral.api.schemas import RestartPolicy, State, WorkspaceList
+from corral.api.schemas import (
+    MasterKeyRotation,
+    RestartPolicy,
+    Secret,
+    SecretList,
+    State,
+    Template,
+    TemplateList,
+    Volume,
+    VolumeList,
+    WorkspaceList,
+)
 from corral.client.connection import Connection
 from corral.client.models import (
     Event,
@@ -47,7 +58,9 @@ class WorkspaceSpec(TypedDict, total=False):
 
     image: str
     command: Command | None
-    env: dict[str, str] | None
+    # A value is a string, or a secret: {"value": "...", "secret": True} (kept encrypted)
+    # or {"secret": "name"} (one of your secrets, see `client.secrets`).
+    env: dict[str, str | dict[str, str | bool]] | None
     cpu: float | None
     memory_mib: int | None
     pids: int | None
@@ -58,6 +71,16 @@ class WorkspaceSpec(TypedDict, total=False):
     on_expire: Literal["destroy", "pause", "stop"]
     ttl_counts_paused: bool
     idle_timeout_seconds: int | None
+    disk_mib: int | None  # an encrypted persistent disk of this size, at disk_path
+    disk_path: str
+    volumes: list[VolumeMount] | None
+    template: str | None  # start from this template (a snapshot), by name or id
+
+
+class VolumeMount(TypedDict, total=False):
+    name: str  # the volume's name or id
+    path: str
+    readonly: bool
 
 
 class ExecOptions(TypedDict, total=False):
@@ -290,3 +313,77 @@ def workspace_metrics(ref: str, since: Since | None = None) -> Call[WorkspaceMet
 def metrics_summary(points: int = 60) -> Call[MetricsSummary]:
     return Call(Request("GET", "/v1/metrics/summary", params=(("points", str(points)),)),
                 _model(MetricsSummary))  # fmt: skip
+
+
+# -- secrets, volumes, snapshots --------------------------------------------------------
+
+
+def set_secret(name: str, value: str) -> Call[Secret]:
+    request = Request("PUT", f"/v1/secrets/{quote(name, safe='')}", json={"value": value})
+    return Call(request, _model(Secret))
+
+
+def list_secrets() -> Call[list[Secret]]:
+    return Call(
+        Request("GET", "/v1/secrets"),
+        lambda response: SecretList.model_validate_json(response.content).secrets,
+    )
+
+
+def delete_secret(name: str) -> Call[None]:
+    return Call(Request("DELETE", f"/v1/secrets/{quote(name, safe='')}"), lambda _: None)
+
+
+def create_volume(name: str, size_mib: int) -> Call[Volume]:
+    body = {"name": name, "size_mib": size_mib}
+    return Call(Request("POST", "/v1/volumes", json=body), _model(Volume))
+
+
+def list_volumes() -> Call[list[Volume]]:
+    return Call(
+        Request("GET", "/v1/volumes"),
+        lambda response: VolumeList.model_validate_json(response.content).volumes,
+    )
+
+
+def get_volume(ref: str) -> Call[Volume]:
+    return Call(Request("GET", f"/v1/volumes/{quote(ref, safe='')}"), _model(Volume))
+
+
+def delete_volume(ref: str) -> Call[Volume]:
+    return Call(Request("DELETE", f"/v1/volumes/{quote(ref, safe='')}"), _model(Volume))
+
+
+# Copying a workspace can take a while: its files and its whole disk are copied.
+COPY_TIMEOUT_SECONDS = 600.0
+
+
+def snapshot(ref: str, name: str) -> Call[Template]:
+    request = Request("POST", _workspace_path(ref, "snapshot"), json={"name": name},
+                      timeout=COPY_TIMEOUT_SECONDS)  # fmt: skip
+    return Call(request, _model(Template))
+
+
+def fork(ref: str, name: str) -> Call[WorkspaceModel]:
+    request = Request("POST", _workspace_path(ref, "fork"), json={"name": name},
+                      timeout=COPY_TIMEOUT_SECONDS)  # fmt: skip
+    return Call(request, _model(WorkspaceModel))
+
+
+def list_templates() -> Call[list[Template]]:
+    return Call(
+        Request("GET", "/v1/templates"),
+        lambda response: TemplateList.model_validate_json(response.content).templates,
+    )
+
+
+def get_template(ref: str) -> Call[Template]:
+    return Call(Request("GET", f"/v1/templates/{quote(ref, safe='')}"), _model(Template))
+
+
+def delete_template(ref: str) -> Call[Template]:
+    return Call(Request("DELETE", f"/v1/templates/{quote(ref, safe='')}"), _model(Template))
+
+
+def rotate_master_key() -> Call[MasterKeyRotation]:
+    return Call(Request("POST", "/v1/admin/rotate-master-key"), _model(MasterKeyRotation))

@@ -15,7 +15,7 @@ from typing import Any, TypeVar, Unpack
 import httpx
 from pydantic import PrivateAttr
 
-from corral.api.schemas import State
+from corral.api.schemas import MasterKeyRotation, Secret, State, Template, Volume
 from corral.client import calls, errors
 from corral.client.calls import (
     Call,
@@ -58,6 +58,9 @@ class Client:
         self.connection = resolve(url, api_key, timeout)
         self.workspaces = Workspaces(self)
         self.events = Events(self)
+        self.secrets = Secrets(self)
+        self.volumes = Volumes(self)
+        self.templates = Templates(self)
         self._http = httpx.Client()
 
     def close(self) -> None:
@@ -86,6 +89,10 @@ class Client:
 
     def info(self) -> Info:
         return self._send(calls.info())
+
+    def rotate_master_key(self) -> MasterKeyRotation:
+        """Re-wrap every key under a new master key (admin keys only); data is untouched."""
+        return self._send(calls.rotate_master_key())
 
     def metrics_summary(self, points: int = 60) -> MetricsSummary:
         """Totals over your workspaces, each one's latest sample and last `points` of history."""
@@ -235,6 +242,14 @@ class Workspace(WorkspaceFields):
     def refresh(self) -> Workspace:
         return self._change(calls.get_workspace(self.id))
 
+    def snapshot(self, name: str) -> Template:
+        """Save this workspace's files and disk as a template to create workspaces from."""
+        return self._client._send(calls.snapshot(self.id, name))
+
+    def fork(self, name: str) -> Workspace:
+        """An independent copy of this workspace (files, disk, env), running."""
+        return Workspace.bind(self._client._send(calls.fork(self.id, name)), self._client)
+
     def update(self, **changes: Unpack[WorkspaceChanges]) -> Workspace:
         """Change the spec; a change to command/env/restart/limits restarts the workspace."""
         return self._change(calls.update_workspace(self.id, changes))
@@ -292,3 +307,55 @@ class Files:
 
     def remove(self, path: str, recursive: bool = False) -> None:
         self._client._send(calls.remove_file(self._ref, path, recursive))
+
+
+class Secrets:
+    """`client.secrets`: your named secrets; values go in and are never read back."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def set(self, name: str, value: str) -> Secret:
+        return self._client._send(calls.set_secret(name, value))
+
+    def list(self) -> builtins.list[Secret]:
+        return self._client._send(calls.list_secrets())
+
+    def delete(self, name: str) -> None:
+        self._client._send(calls.delete_secret(name))
+
+
+class Volumes:
+    """`client.volumes`: encrypted volumes that outlive the workspaces they are attached to."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, name: str, size_mib: int) -> Volume:
+        return self._client._send(calls.create_volume(name, size_mib))
+
+    def get(self, ref: str) -> Volume:
+        return self._client._send(calls.get_volume(ref))
+
+    def list(self) -> builtins.list[Volume]:
+        return self._client._send(calls.list_volumes())
+
+    def delete(self, ref: str) -> Volume:
+        """Delete the volume by cryptographic erasure (refused while it is attached)."""
+        return self._client._send(calls.delete_volume(ref))
+
+
+class Templates:
+    """`client.templates`: snapshots of workspaces (see `workspace.snapshot`)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def get(self, ref: str) -> Template:
+        return self._client._send(calls.get_template(ref))
+
+    def list(self) -> builtins.list[Template]:
+        return self._client._send(calls.list_templates())
+
+    def delete(self, ref: str) -> Template:
+        return self._client._send(calls.delete_template(ref))

@@ -97,3 +97,13 @@ PR_SET_CHILD_SUBREAPER = 36
 def set_child_subreaper() -> None:
     """Orphaned descendants (container inits after `run --detach`) get re-parented to us."""
     _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+
+
+_libc.fstatfs.argtypes = [ctypes.c_int, ctypes.c_void_p]
+
+
+def fstatfs_type(fd: int) -> int:
+    """The filesystem magic number (statfs.f_type) of the file open at `fd`."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
+    _check(_libc.fstatfs(fd, buf))
+    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF

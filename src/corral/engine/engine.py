@@ -9,11 +9,12 @@ which are idempotent.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,17 +23,37 @@ from corral.drivers.runtime.base import (
     ContainerSpec,
     ExecExit,
     ExecSpec,
+    Mount,
     OutputChunk,
     Runtime,
 )
+from corral.drivers.runtime.isolation import CONTAINER, Isolation, level_of
 from corral.drivers.runtime.ocispec import DEFAULT_PATH
-from corral.drivers.storage.base import Storage
-from corral.engine import faults
+from corral.drivers.storage.base import Disks, Storage
+from corral.drivers.storage.snapshots import TemplateLayers
+from corral.engine import faults, secret_env
+from corral.engine.admission import Admission, AdmitAll
+from corral.engine.disks import KeyedDisks, workspace_disk
 from corral.engine.events import Events
-from corral.engine.spec import Lifecycle, Limits, WorkspaceRecord
-from corral.engine.states import Action, State, next_state
+from corral.engine.networking import Networking
+from corral.engine.snapshots import Seed, Snapshots
+from corral.engine.spec import (
+    EnvValue,
+    Lifecycle,
+    Limits,
+    LinkTarget,
+    NetworkSpec,
+    StorageSpec,
+    WorkspaceRecord,
+)
+from corral.engine.states import Action, State, next_state, state_hint
+from corral.engine.volumes import Volumes
 from corral.errors import Conflict, CorralError, InvalidSpec, RuntimeFailure
+from corral.secrets.keyring import Keyring
+from corral.secrets.tenant import TenantSecrets
 from corral.store import Store
+from corral.store.keys import KeyRows
+from corral.store.volumes import TemplateRows, VolumeRows
 
 log = logging.getLogger("corral.engine")
 
@@ -57,13 +78,27 @@ class Engine:
         network: Network,
         storage: Storage,
         workspaces_dir: Path,
+        *,
+        disks: Disks,
+        keyring: Keyring,
+        templates_dir: Path,
+        isolation: Mapping[str, Runtime] | None = None,
     ) -> None:
         self.store = store
-        self.runtime = runtime
+        # One runtime per isolation level (`runtime` is the container level), called as one.
+        self.runtime = Isolation({CONTAINER: runtime, **(isolation or {})})
+        self.admission: Admission = AdmitAll()  # quotas and child policies (corral.tenancy)
         self.network = network
         self.storage = storage
         self.workspaces_dir = workspaces_dir
+        # Persistent storage and secrets: encrypted disks, volumes, templates, env secrets.
+        self.keyring = keyring
+        self.disks = KeyedDisks(disks, keyring)
+        self.secrets = TenantSecrets(KeyRows(store), keyring, self._secret_users)
+        self.volumes = Volumes(VolumeRows(store), self.disks, store.list_workspaces, new_id, utcnow)
+        self.snapshots = Snapshots(self, TemplateRows(store), TemplateLayers(templates_dir))
         self.events = Events(store)
+        self.networking = Networking(self)  # addresses, links, internet, published ports
         self.activity: dict[str, float] = {}
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
@@ -92,12 +127,32 @@ class Engine:
         self.events.emit(ws.owner, ws.id, type, f"{ws.name}: {message}", **data)
 
     def _base_env(self, ws: WorkspaceRecord) -> dict[str, str]:
-        return {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": ws.name, **ws.env}
+        return {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": ws.name, **ws.env,
+                **secret_env.reveal(self.keyring, self.secrets, ws)}  # fmt: skip
+
+    def _secret_users(self, owner: str, secret: str) -> list[str]:
+        return [ws.name for ws in self.store.list_workspaces(owner)
+                if secret_env.references(ws, secret)]  # fmt: skip
+
+    def _storage_mounts(self, ws: WorkspaceRecord) -> tuple[Mount, ...]:
+        """The workspace's own disk and its volumes, mounted and keyed, to bind in."""
+        mounts = []
+        if ws.storage.disk_mib is not None:
+            data = self.disks.ensure(workspace_disk(ws.id), ws.storage.disk_mib)
+            mounts.append(Mount(str(data), ws.storage.disk_path, readonly=False))
+        return (*mounts, *self.volumes.mounts(ws))
+
+    def _erase_disk(self, workspace_id: str) -> None:
+        self.disks.erase(workspace_disk(workspace_id))
+
+    def _forget_secrets(self, ws: WorkspaceRecord) -> None:
+        """Destroy the workspace's data key: its sealed env values are noise from now on."""
+        self.keyring.destroy(secret_env.data_key_id(ws.id))
 
     def _container_spec(self, ws: WorkspaceRecord, phase: str = "boot") -> ContainerSpec:
-        rootfs = self.storage.prepare(ws.id, ws.image)
+        rootfs = self.storage.prepare(ws.id, ws.image, self.snapshots.layer_paths(ws))
         faults.point(f"{phase}.storage")
-        netns = self.network.attach(ws.id)
+        attachment = self.network.attach(self.networking.endpoint(ws))
         faults.point(f"{phase}.network")
         log_path = self.log_path(ws.id)
         log_path.touch(exist_ok=True)
@@ -107,12 +162,13 @@ class Engine:
             command=ws.command,
             env=self._base_env(ws),
             hostname=ws.name,
-            netns=netns,
+            netns=attachment.netns,
             log_path=log_path,
             cpu=ws.limits.cpu,
             memory_mib=ws.limits.memory_mib,
             pids=ws.limits.pids,
-            mounts=rootfs.mounts,
+            mounts=rootfs.mounts + attachment.mounts + self._storage_mounts(ws),
+            isolation=level_of(ws.runtime),
         )
 
     def _boot(self, ws: WorkspaceRecord, phase: str = "boot") -> None:
@@ -126,7 +182,7 @@ class Engine:
         """Remove every runtime object of a workspace; safe to repeat."""
         errors: list[str] = []
         steps = (("runtime", self.runtime.delete), ("network", self.network.detach),
-                 ("storage", self.storage.release))  # fmt: skip
+                 ("storage", self.storage.release), ("disk", self._erase_disk))  # fmt: skip
         for name, step in steps:
             try:
                 step(workspace_id)
@@ -160,13 +216,28 @@ class Engine:
         name: str,
         image: str = "host",
         command: list[str] | str | None = None,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, EnvValue] | None = None,
         limits: Limits | None = None,
         ttl_seconds: int | None = None,
         restart: str = "never",
         labels: dict[str, str] | None = None,
         lifecycle: Lifecycle | None = None,
+        storage: StorageSpec | None = None,
+        seed: Seed | None = None,
+        network: NetworkSpec | None = None,
+        links: Sequence[LinkTarget] = (),
+        isolation: str = CONTAINER,
+        extra: Mapping[str, object] | None = None,
     ) -> WorkspaceRecord:
+        """A new running workspace. `seed`, if given, fills its writable layer and disk before
+        it boots (a fork's copy); a template's files fill its disk otherwise."""
+        plain_env, secret_values = secret_env.split(env or {})
+        secret_env.check_refs(self.secrets, owner, secret_values)
+        storage = storage or StorageSpec()
+        if storage.template is not None:
+            template = self.snapshots.get(storage.template, owner)
+            image, storage = template.image, self.snapshots.apply(template, storage)
+            seed = seed or self.snapshots.seed_from(template)
         if image not in self.storage.images():
             raise InvalidSpec(
                 f"unknown image {image!r}", hint=f"available: {', '.join(self.storage.images())}"
@@ -175,6 +246,7 @@ class Engine:
             raise InvalidSpec(
                 f"restart policy {restart!r} needs a command", hint="set command, or restart=never"
             )
+        network, link_targets = self.networking.check(owner, network or NetworkSpec(), links)
         now = utcnow()
         ws = WorkspaceRecord(
             id=new_id(),
@@ -183,7 +255,7 @@ class Engine:
             image=image,
             state=State.CREATING,
             command=as_argv(command) if command is not None else None,
-            env=dict(env or {}),
+            env=plain_env,
             limits=limits or Limits(),
             restart=restart,
             labels=dict(labels or {}),
@@ -191,14 +263,24 @@ class Engine:
             updated_at=now,
             ttl_seconds=ttl_seconds,
             expires_at=now + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
-            runtime=self.runtime.name,
+            runtime=self.runtime.for_level(isolation).name,
             lifecycle=lifecycle or Lifecycle(),
+            storage=storage,
+            network=network,
+            extra=dict(extra or {}),
         )
-        self.store.insert_workspace(ws)
+        # From checking quotas and attachments to recording them: nothing half-created.
+        with self.admission.admit(ws), self.volumes.attaching():
+            ws.storage = dataclasses.replace(
+                storage, volumes=self.volumes.resolve(owner, storage.volumes)
+            )
+            self.store.insert_workspace(ws)
         faults.point("create.recorded")
         with self.locked(ws.id):
             try:
                 (self.workspaces_dir / ws.id).mkdir(parents=True, exist_ok=True)
+                secret_values = {**secret_values, **self.networking.admit(ws, link_targets)}
+                self._provision(ws, secret_values, seed)
                 self._boot(ws, phase="create")
             except BaseException as exc:
                 self._roll_back_create(ws, exc)
@@ -207,13 +289,29 @@ class Engine:
         log.info("created workspace %s (%s)", ws.id, ws.name)
         return ws
 
+    def _provision(
+        self, ws: WorkspaceRecord, secret_values: Mapping[str, EnvValue], seed: Seed | None
+    ) -> None:
+        """Seal the secret env, make the disk, fill it: what only a create does."""
+        if secret_values:
+            ws.secret_env = secret_env.seal(self.keyring, ws.id, secret_values)
+            self.store.save_workspace(ws)
+        if ws.storage.disk_mib is not None:
+            self.disks.ensure(workspace_disk(ws.id), ws.storage.disk_mib)
+        faults.point("create.disk")
+        if seed is not None:
+            seed(ws)
+
     def _roll_back_create(self, ws: WorkspaceRecord, exc: BaseException) -> None:
         log.warning("create of %s failed, rolling back: %s", ws.id, exc)
         with contextlib.suppress(CorralError):
             self._teardown(ws.id)
+        self._forget_secrets(ws)
         ws.error = f"create failed: {exc}"
         ws.state = State.DESTROYED
         self.store.save_workspace(ws)
+        with contextlib.suppress(CorralError):
+            self.networking.release(ws)
         self.emit(ws, "create_failed", str(exc))
 
     def start(self, ref: str, owner: str) -> WorkspaceRecord:
@@ -297,7 +395,7 @@ class Engine:
         self.touch(ws.id)
         if ws.state != State.RUNNING:
             raise Conflict(f"cannot {doing} in a workspace that is {ws.state.value}",
-                           hint="start it first")  # fmt: skip
+                           hint=state_hint(ws.state))  # fmt: skip
         return ws
 
     def destroy(self, ref: str, owner: str) -> WorkspaceRecord:
@@ -313,6 +411,8 @@ class Engine:
 
     def _finish_destroy(self, ws: WorkspaceRecord) -> None:
         self._teardown(ws.id)
+        self.networking.release(ws)
+        self._forget_secrets(ws)
         ws.extra.pop("pid", None)
         self._transition(ws, Action.DESTROYED)
         log.info("destroyed workspace %s (%s)", ws.id, ws.name)
@@ -352,6 +452,7 @@ class Engine:
                 restart_needed = True
             if ws.restart != "never" and ws.command is None:
                 raise InvalidSpec(f"restart policy {ws.restart!r} needs a command")
+            self.admission.check_change(ws)
             self.store.save_workspace(ws)
             if restart_needed and ws.state in (State.RUNNING, State.PAUSED):
                 self.runtime.delete(ws.id)
@@ -372,6 +473,7 @@ class Engine:
                 raise Conflict(f"cannot set the timeout of a workspace that is {ws.state.value}")
             ws.ttl_seconds = ttl_seconds
             ws.expires_at = utcnow() + timedelta(seconds=ttl_seconds) if ttl_seconds else None
+            self.admission.check_change(ws)
             self.store.save_workspace(ws)
             self.emit(ws, "timeout", f"expires at {ws.expires_at}" if ws.expires_at
                       else "no longer expires", ttl_seconds=ttl_seconds)  # fmt: skip
@@ -396,7 +498,7 @@ class Engine:
         self.touch(ws.id)
         pid = ws.extra.get("pid")
         if ws.state in (State.RUNNING, State.PAUSED) and isinstance(pid, int):
-            return f"/proc/{pid}/root"
+            return self.runtime.root_path(ws.id, pid)
         if ws.state == State.STOPPED:
-            return str(self.storage.prepare(ws.id, ws.image).path)
+            return str(self.storage.prepare(ws.id, ws.image, self.snapshots.layer_paths(ws)).path)
         raise Conflict(f"the files of a workspace that is {ws.state.value} are not reachable")

@@ -9,13 +9,19 @@ by running this again:
   otherwise marked stopped.
 - `stopped`/`failed`: any container left over is removed.
 - runtime containers, network namespaces and root filesystems with no live record go.
+- network: addresses and links of workspaces that are gone are forgotten, and the packet
+  filter is rebuilt from the store (so no rule of a vanished workspace or link survives).
+- disks: every disk of a live workspace, volume or template is mounted and keyed again (a
+  host reboot unmounts them all); disks, keys and template layers nobody owns are erased.
 """
 
 from __future__ import annotations
 
 import logging
 
+from corral.engine.disks import workspace_disk
 from corral.engine.engine import Engine
+from corral.engine.secret_env import data_key_id
 from corral.engine.spec import WorkspaceRecord
 from corral.engine.states import Action, State
 from corral.errors import CorralError
@@ -27,6 +33,8 @@ def reconcile(engine: Engine) -> dict[str, int]:
     counts = {"adopted": 0, "restarted": 0, "stopped": 0, "rolled_back": 0, "removed": 0}
     records = engine.store.list_workspaces()
     live = {ws.id for ws in records}
+    # The packet filter first, so every re-adopted workspace has its links and nothing else.
+    counts["removed"] += engine.networking.restore(live)
     for ws in records:
         with engine.locked(ws.id):
             try:
@@ -95,5 +103,20 @@ def _remove_strays(engine: Engine, live: set[str]) -> int:
     for workspace_id in engine.storage.prepared():
         if workspace_id not in live:
             engine.storage.release(workspace_id)
+            removed += 1
+    return removed + _reconcile_disks(engine)
+
+
+def _reconcile_disks(engine: Engine) -> int:
+    records = [ws for ws in engine.store.list_workspaces() if ws.state != State.DESTROYING]
+    expected: dict[str, int | None] = {
+        workspace_disk(ws.id): ws.storage.disk_mib for ws in records if ws.storage.disk_mib
+    }
+    expected |= engine.volumes.expected_disks() | engine.snapshots.expected_disks()
+    removed = engine.disks.reconcile(expected) + engine.snapshots.remove_strays()
+    live_keys = {data_key_id(ws.id) for ws in engine.store.list_workspaces()}
+    for key_id in engine.keyring.ids():
+        if key_id.startswith("workspace:") and key_id not in live_keys:
+            engine.keyring.destroy(key_id)
             removed += 1
     return removed

@@ -33,15 +33,19 @@ def split(env: Mapping[str, EnvValue]) -> tuple[dict[str, str], dict[str, EnvVal
 def check_refs(secrets: TenantSecrets, owner: str, env: Mapping[str, EnvValue]) -> None:
     for name, value in env.items():
         if isinstance(value, SecretRef) and not secrets.exists(owner, value.name):
-            raise InvalidSpec(f"env {name} refers to secret {value.name!r}, which does not exist",
-                              hint=f"set it first: corral secret set {value.name}")  # fmt: skip
+            raise InvalidSpec(
+                f"env {name} refers to secret {value.name!r}, which does not exist",
+                hint=f"set it first: corral secret set {value.name}",
+            )
 
 
 def seal(keyring: Keyring, workspace_id: str, env: Mapping[str, EnvValue]) -> dict[str, SecretEnv]:
     sealed = {}
     for name, value in env.items():
         if isinstance(value, SecretValue):
-            blob = keyring.seal(data_key_id(workspace_id), value.value, _context(workspace_id, name))
+            blob = keyring.seal(
+                data_key_id(workspace_id), value.value, _context(workspace_id, name)
+            )
             sealed[name] = SecretEnv(sealed=blob)
         elif isinstance(value, SecretRef):
             sealed[name] = SecretEnv(ref=value.name)

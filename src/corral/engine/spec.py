@@ -94,6 +94,43 @@ class TemplateRecord:
     duration_ms: float = 0.0
 
 
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A workspace's private network: its address (from IPAM) and what it may reach.
+
+    Air-gapped by default: no internet, nothing published, no API access; other workspaces
+    reach it only over declared private links (`LinkRecord`).
+    """
+
+    ip: str | None = None  # allocated at create, kept until destroy
+    internet: bool = False
+    egress: tuple[str, ...] = ()  # with internet: only these networks and domains (empty: all)
+    ports: tuple[int, ...] = ()  # published: reachable through the daemon's proxy only
+    api_access: bool = False  # the workspace gets CORRAL_URL and CORRAL_TOKEN
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    """A private link declared at create: from the new workspace to `to` (name or id)."""
+
+    to: str
+    port: int
+    protocol: str = "tcp"
+
+
+@dataclass
+class LinkRecord:
+    """`source` may open connections to `target` on `port` (nothing else, not the reverse)."""
+
+    id: str
+    owner: str
+    source: str  # workspace ids
+    target: str
+    port: int
+    protocol: str
+    created_at: datetime
+
+
 @dataclass
 class WorkspaceRecord:
     """One row of the store: the desired state plus what the engine last observed."""
@@ -121,6 +158,7 @@ class WorkspaceRecord:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     storage: StorageSpec = field(default_factory=StorageSpec)
     secret_env: dict[str, SecretEnv] = field(default_factory=dict)
+    network: NetworkSpec = field(default_factory=NetworkSpec)
 
     @property
     def temporary(self) -> bool:

@@ -71,6 +71,10 @@ _HINTS: dict[State, str] = {
 }
 
 
+def state_hint(state: State) -> str:
+    return _HINTS[state]
+
+
 def next_state(state: State, action: Action) -> State:
     """The state `action` leads to from `state`, or a Conflict saying why it cannot."""
     try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from datetime import datetime
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 from corral.drivers.runtime.base import Mount
 from corral.engine.disks import KeyedDisks, volume_disk
@@ -60,8 +60,12 @@ class Volumes:
         return self.rows.list(owner)
 
     def users(self, volume_id: str) -> list[tuple[WorkspaceRecord, VolumeAttachment]]:
-        return [(ws, a) for ws in self._workspaces() for a in ws.storage.volumes
-                if a.volume == volume_id]  # fmt: skip
+        return [
+            (ws, a)
+            for ws in self._workspaces()
+            for a in ws.storage.volumes
+            if a.volume == volume_id
+        ]
 
     def delete(self, ref: str, owner: str) -> VolumeRecord:
         """Crypto-erase the volume; refused while any workspace has it attached."""
@@ -69,8 +73,10 @@ class Volumes:
             volume = self.rows.get(ref, owner)
             if users := self.users(volume.id):
                 names = ", ".join(sorted({ws.name for ws, _ in users}))
-                raise Conflict(f"volume {volume.name!r} is attached to {names}",
-                               hint="destroy those workspaces first")  # fmt: skip
+                raise Conflict(
+                    f"volume {volume.name!r} is attached to {names}",
+                    hint="destroy those workspaces first",
+                )
             self.rows.delete(volume.id)  # first: a crash now leaves a stray disk, erased later
             self.disks.erase(volume_disk(volume.id))
         return volume
@@ -98,8 +104,10 @@ class Volumes:
         return tuple(resolved)
 
     def mounts(self, ws: WorkspaceRecord) -> list[Mount]:
-        return [Mount(str(self.disks.mount(volume_disk(a.volume))), a.path, readonly=a.readonly)
-                for a in ws.storage.volumes]  # fmt: skip
+        return [
+            Mount(str(self.disks.mount(volume_disk(a.volume))), a.path, readonly=a.readonly)
+            for a in ws.storage.volumes
+        ]
 
     def expected_disks(self) -> dict[str, int | None]:
         return {volume_disk(v.id): v.size_mib for v in self.rows.list()}

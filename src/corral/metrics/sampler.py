@@ -33,7 +33,6 @@ DEFAULT_INTERVAL_S = 5.0
 MIN_INTERVAL_S = 0.1
 # Walking a writable layer costs more as it fills with files: do it less often.
 DISK_INTERVAL_S = 30.0
-DATA_MOUNT = "/data"  # where a persistent disk is mounted inside a workspace
 SAMPLED = (State.RUNNING, State.PAUSED)
 MIB = 1024 * 1024
 
@@ -243,8 +242,10 @@ class Sampler:
         net = netdev.read_net_dev(pid) if isinstance(pid, int) else None
         rootfs_used = tracked.reading.rootfs_used if tracked and tracked.reading else None
         if tracked is None or now >= tracked.disk_due:
-            rootfs_used = disk.tree_usage(str(self.engine.workspaces_dir / ws.id / "upper"))
-        data = disk.mounted_usage(f"/proc/{pid}/root", DATA_MOUNT) if isinstance(pid, int) else None
+            rootfs_used = disk.tree_usage(str(self.engine.storage.upper_dir(ws.id)))
+        data = None
+        if isinstance(pid, int) and ws.storage.disk_mib is not None:
+            data = disk.mounted_usage(f"/proc/{pid}/root", ws.storage.disk_path)
         return Reading(now, time.time(), self.layout.read(ws.id), net, rootfs_used, data)
 
     def sample(self, ws: WorkspaceRecord) -> Snapshot:

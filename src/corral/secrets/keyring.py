@@ -51,8 +51,9 @@ class Keyring:
     def create(self, key_id: str, size: int = envelope.DATA_KEY_SIZE) -> bytes:
         key = envelope.new_key(size)
         with self._lock:
-            self._store.put_wrapped_key(key_id, envelope.wrap(self._master, key, key_id),
-                                        self.master_check)  # fmt: skip
+            self._store.put_wrapped_key(
+                key_id, envelope.wrap(self._master, key, key_id), self.master_check
+            )
         return key
 
     def get(self, key_id: str) -> bytes:
@@ -108,7 +109,9 @@ class Keyring:
                 count = self._store.rewrap_keys(rewrap, envelope.key_check(new))
             except envelope.SealError as exc:
                 self._file.staged.unlink(missing_ok=True)
-                raise RuntimeFailure(f"a stored key does not unwrap; nothing changed: {exc}") from None
+                raise RuntimeFailure(
+                    f"a stored key does not unwrap; nothing changed: {exc}"
+                ) from None
             except BaseException:
                 self._file.staged.unlink(missing_ok=True)
                 raise

@@ -67,8 +67,9 @@ class MasterKeyFile:
         except OSError as exc:
             raise RuntimeFailure(f"cannot read the master key {path}: {exc.strerror}") from None
         if mode & 0o077:
-            raise RuntimeFailure(f"the master key {path} is readable by other users",
-                                 hint=f"chmod 600 {path}")  # fmt: skip
+            raise RuntimeFailure(
+                f"the master key {path} is readable by other users", hint=f"chmod 600 {path}"
+            )
         try:
             return parse(data)
         except ValueError:
@@ -77,8 +78,10 @@ class MasterKeyFile:
     def load(self, in_use: set[str]) -> bytes:
         """The master key that wrapped the keys in the store (`in_use`: their key checks)."""
         if len(in_use) > 1:
-            raise RuntimeFailure(f"the store holds keys wrapped by {len(in_use)} master keys",
-                                 hint="restore the store from a backup")  # fmt: skip
+            raise RuntimeFailure(
+                f"the store holds keys wrapped by {len(in_use)} master keys",
+                hint="restore the store from a backup",
+            )
         current, staged = self._read(self.path), self._read(self.staged)
         wanted = next(iter(in_use), None)
         if staged is not None and wanted == key_check(staged):
@@ -88,13 +91,16 @@ class MasterKeyFile:
             self.staged.unlink()  # crashed before the store switched over: discard
         if current is None:
             if self.path.exists():
-                raise RuntimeFailure(f"the master key file {self.path} is not a valid key",
-                                     hint="it must hold 64 hex digits")  # fmt: skip
+                raise RuntimeFailure(
+                    f"the master key file {self.path} is not a valid key",
+                    hint="it must hold 64 hex digits",
+                )
             if wanted is not None or not self.create:
                 raise RuntimeFailure(
                     f"the master key file {self.path} is missing",
                     hint="restore it, or point CORRAL_MASTER_KEY_FILE at it"
-                    if wanted else "create it: head -c 32 /dev/urandom | xxd -p -c 64 > FILE",
+                    if wanted
+                    else "create it: head -c 32 /dev/urandom | xxd -p -c 64 > FILE",
                 )
             current = new_key(MASTER_KEY_SIZE)
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,8 +116,10 @@ class MasterKeyFile:
         try:
             _write_private(self.staged, key.hex().encode() + b"\n")
         except OSError as exc:
-            raise RuntimeFailure(f"cannot write the new master key next to {self.path}: "
-                                 f"{exc.strerror}", hint="the directory must be writable") from None
+            raise RuntimeFailure(
+                f"cannot write the new master key next to {self.path}: {exc.strerror}",
+                hint="the directory must be writable",
+            ) from None
 
     def commit(self) -> None:
         """Make the staged key the master key (once the store has switched over to it)."""

@@ -66,7 +66,9 @@ class TenantSecrets:
 
     def delete(self, owner: str, name: str) -> None:
         if users := self._users(owner, name):
-            raise Conflict(f"secret {name!r} is used by workspaces: {', '.join(users)}",
-                           hint="destroy them first, or set a new value instead")  # fmt: skip
+            raise Conflict(
+                f"secret {name!r} is used by workspaces: {', '.join(users)}",
+                hint="destroy them first, or set a new value instead",
+            )
         if not self._rows.delete_secret(owner, name):
             raise NotFound(f"no secret {name!r}", hint="`corral secret ls` lists secrets")

@@ -1,19 +1,20 @@
-"""JSON forms of the structured columns of a workspace row (storage spec, secret env)."""
+"""JSON forms of the structured columns of a workspace row (storage, secret env, network)."""
 
 from __future__ import annotations
 
 import base64
 from typing import Any
 
-from corral.engine.spec import SecretEnv, StorageSpec, VolumeAttachment
+from corral.engine.spec import NetworkSpec, SecretEnv, StorageSpec, VolumeAttachment
 
 
 def storage_to_json(spec: StorageSpec) -> dict[str, Any]:
     return {
         "disk_mib": spec.disk_mib,
         "disk_path": spec.disk_path,
-        "volumes": [{"volume": v.volume, "path": v.path, "readonly": v.readonly}
-                    for v in spec.volumes],  # fmt: skip
+        "volumes": [
+            {"volume": v.volume, "path": v.path, "readonly": v.readonly} for v in spec.volumes
+        ],
         "template": spec.template,
     }
 
@@ -47,3 +48,25 @@ def secret_env_from_json(raw: dict[str, dict[str, str]] | None) -> dict[str, Sec
         else:
             env[name] = SecretEnv(ref=value["secret"])
     return env
+
+
+def network_to_json(spec: NetworkSpec) -> dict[str, Any]:
+    return {
+        "ip": spec.ip,
+        "internet": spec.internet,
+        "egress": list(spec.egress),
+        "ports": list(spec.ports),
+        "api_access": spec.api_access,
+    }
+
+
+def network_from_json(raw: dict[str, Any] | None) -> NetworkSpec:
+    if not raw:
+        return NetworkSpec()
+    return NetworkSpec(
+        ip=raw.get("ip"),
+        internet=bool(raw.get("internet")),
+        egress=tuple(raw.get("egress") or ()),
+        ports=tuple(raw.get("ports") or ()),
+        api_access=bool(raw.get("api_access")),
+    )

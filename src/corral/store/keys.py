@@ -41,8 +41,11 @@ class KeyRows:
 
     def put_wrapped_key(self, key_id: str, wrapped: bytes, master_check: str) -> None:
         with self._write_lock, self._engine.begin() as conn:
-            conn.execute(insert(t.keys).values(key_id=key_id, wrapped=wrapped,
-                                               master_check=master_check, created_at=utcnow()))  # fmt: skip
+            conn.execute(
+                insert(t.keys).values(
+                    key_id=key_id, wrapped=wrapped, master_check=master_check, created_at=utcnow()
+                )
+            )
 
     def delete_wrapped_key(self, key_id: str) -> bool:
         with self._write_lock:
@@ -65,8 +68,11 @@ class KeyRows:
             with self._engine.begin() as conn:
                 rows = conn.execute(select(t.keys.c.key_id, t.keys.c.wrapped)).all()
                 for key_id, wrapped in rows:
-                    conn.execute(update(t.keys).where(t.keys.c.key_id == key_id).values(
-                        wrapped=rewrap(key_id, bytes(wrapped)), master_check=master_check))  # fmt: skip
+                    conn.execute(
+                        update(t.keys)
+                        .where(t.keys.c.key_id == key_id)
+                        .values(wrapped=rewrap(key_id, bytes(wrapped)), master_check=master_check)
+                    )
             self._purge()  # old wraps: useless without the old key, but leave none behind
         return len(rows)
 
@@ -80,8 +86,11 @@ class KeyRows:
                 created = conn.execute(select(t.secrets.c.created_at).where(key)).scalar()
                 if created is None:
                     created = now
-                    conn.execute(insert(t.secrets).values(owner=owner, name=name, sealed=sealed,
-                                                          created_at=now, updated_at=now))  # fmt: skip
+                    conn.execute(
+                        insert(t.secrets).values(
+                            owner=owner, name=name, sealed=sealed, created_at=now, updated_at=now
+                        )
+                    )
                 else:
                     conn.execute(update(t.secrets).where(key).values(sealed=sealed, updated_at=now))
             self._purge()  # the previous value's page images
@@ -89,21 +98,30 @@ class KeyRows:
 
     def get_secret(self, owner: str, name: str) -> bytes | None:
         with self._engine.connect() as conn:
-            row = conn.execute(select(t.secrets.c.sealed).where(
-                (t.secrets.c.owner == owner) & (t.secrets.c.name == name))).first()  # fmt: skip
+            row = conn.execute(
+                select(t.secrets.c.sealed).where(
+                    (t.secrets.c.owner == owner) & (t.secrets.c.name == name)
+                )
+            ).first()
         return bytes(row[0]) if row else None
 
     def list_secrets(self, owner: str) -> list[tuple[str, datetime, datetime]]:
-        query = (select(t.secrets.c.name, t.secrets.c.created_at, t.secrets.c.updated_at)
-                 .where(t.secrets.c.owner == owner).order_by(t.secrets.c.name))  # fmt: skip
+        query = (
+            select(t.secrets.c.name, t.secrets.c.created_at, t.secrets.c.updated_at)
+            .where(t.secrets.c.owner == owner)
+            .order_by(t.secrets.c.name)
+        )
         with self._engine.connect() as conn:
             return [(name, _aware(c) or c, _aware(u) or u) for name, c, u in conn.execute(query)]
 
     def delete_secret(self, owner: str, name: str) -> bool:
         with self._write_lock:
             with self._engine.begin() as conn:
-                deleted = conn.execute(delete(t.secrets).where(
-                    (t.secrets.c.owner == owner) & (t.secrets.c.name == name))).rowcount  # fmt: skip
+                deleted = conn.execute(
+                    delete(t.secrets).where(
+                        (t.secrets.c.owner == owner) & (t.secrets.c.name == name)
+                    )
+                ).rowcount
             if deleted:
                 self._purge()
         return bool(deleted)

@@ -152,6 +152,12 @@ class Store:
         with self.engine.connect() as conn:
             return len(conn.execute(select(t.api_keys.c.id)).all())
 
+    def revoke_api_key(self, key_id: str) -> None:
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(
+                update(t.api_keys).where(t.api_keys.c.id == key_id).values(revoked_at=utcnow())
+            )
+
     def touch_api_key(self, key_id: str) -> None:
         with self._write_lock, self.engine.begin() as conn:
             conn.execute(
@@ -211,6 +217,7 @@ def _to_row(ws: WorkspaceRecord) -> dict[str, Any]:
         "lifecycle": dataclasses.asdict(ws.lifecycle),
         "storage": codecs.storage_to_json(ws.storage),
         "secret_env": codecs.secret_env_to_json(ws.secret_env),
+        "network": codecs.network_to_json(ws.network),
         "created_at": ws.created_at,
         "updated_at": ws.updated_at,
     }
@@ -241,4 +248,5 @@ def _from_row(row: Any) -> WorkspaceRecord:
         lifecycle=Lifecycle(**(row["lifecycle"] or {})),
         storage=codecs.storage_from_json(row["storage"]),
         secret_env=codecs.secret_env_from_json(row["secret_env"]),
+        network=codecs.network_from_json(row["network"]),
     )

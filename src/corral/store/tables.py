@@ -44,6 +44,7 @@ workspaces = Table(
     Column("lifecycle", JSON, nullable=False),
     Column("storage", JSON),  # disk, volumes, template (corral.engine.spec.StorageSpec)
     Column("secret_env", JSON),  # name -> sealed value (base64) or tenant secret ref
+    Column("network", JSON),  # address, internet, egress, ports (corral.engine.spec.NetworkSpec)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # A live name is unique per owner; destroyed rows keep their name but get a tombstone
@@ -150,4 +151,51 @@ templates = Table(
     Column("duration_ms", Float, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("owner", "name", name="uq_template_owner_name"),
+)
+
+# IPAM: one address per workspace, from the network driver's range, held until destroy.
+addresses = Table(
+    "addresses",
+    metadata,
+    Column("ip", String(45), primary_key=True),
+    Column("workspace_id", String(32), nullable=False, unique=True),
+    Column("allocated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Private links: `source` may connect to `target` on one port (workspace ids).
+links = Table(
+    "links",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("source", String(32), nullable=False, index=True),
+    Column("target", String(32), nullable=False, index=True),
+    Column("port", Integer, nullable=False),
+    Column("protocol", String(8), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("source", "target", "port", "protocol", name="uq_link"),
+)
+
+# Tenants: every `owner` belongs to one (`corral.tenancy.scopes`), with its quotas.
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("quotas", JSON, nullable=False),  # corral.tenancy.quotas.Quotas
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# The audit log: one row per mutating API call, whatever its outcome.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", DateTime(timezone=True), nullable=False, index=True),
+    Column("tenant", String(64), index=True),  # null: the caller was not authenticated
+    Column("owner", String(64)),  # the key's scope: the tenant, or a workspace's children
+    Column("key_prefix", String(16)),
+    Column("action", String(200), nullable=False),  # method and route, e.g. DELETE /v1/...
+    Column("target", Text),  # path parameters and the id of what was created (JSON)
+    Column("status", Integer, nullable=False),
+    Column("duration_ms", Float, nullable=False),
 )

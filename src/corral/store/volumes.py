@@ -27,8 +27,10 @@ class _Rows:
             try:
                 conn.execute(insert(self.table).values(**row))
             except IntegrityError:
-                raise Conflict(f"a {self.kind} named {row['name']!r} already exists",
-                               hint="pick another name or delete the existing one") from None
+                raise Conflict(
+                    f"a {self.kind} named {row['name']!r} already exists",
+                    hint="pick another name or delete the existing one",
+                ) from None
 
     def _get(self, ref: str, owner: str | None) -> Any:
         """By id, or by name within the owner."""
@@ -63,8 +65,15 @@ class VolumeRows(_Rows):
     hint = "`corral volume ls` lists volumes"
 
     def insert(self, volume: VolumeRecord) -> None:
-        self._insert({"id": volume.id, "owner": volume.owner, "name": volume.name,
-                      "size_mib": volume.size_mib, "created_at": volume.created_at})  # fmt: skip
+        self._insert(
+            {
+                "id": volume.id,
+                "owner": volume.owner,
+                "name": volume.name,
+                "size_mib": volume.size_mib,
+                "created_at": volume.created_at,
+            }
+        )
 
     def get(self, ref: str, owner: str | None = None) -> VolumeRecord:
         return _volume(self._get(ref, owner))
@@ -79,11 +88,20 @@ class TemplateRows(_Rows):
     hint = "`corral template ls` lists templates"
 
     def insert(self, template: TemplateRecord) -> None:
-        self._insert({"id": template.id, "owner": template.owner, "name": template.name,
-                      "image": template.image, "layers": list(template.layers),
-                      "disk_mib": template.disk_mib, "disk_path": template.disk_path,
-                      "source": template.source, "duration_ms": template.duration_ms,
-                      "created_at": template.created_at})  # fmt: skip
+        self._insert(
+            {
+                "id": template.id,
+                "owner": template.owner,
+                "name": template.name,
+                "image": template.image,
+                "layers": list(template.layers),
+                "disk_mib": template.disk_mib,
+                "disk_path": template.disk_path,
+                "source": template.source,
+                "duration_ms": template.duration_ms,
+                "created_at": template.created_at,
+            }
+        )
 
     def get(self, ref: str, owner: str | None = None) -> TemplateRecord:
         return _template(self._get(ref, owner))
@@ -93,14 +111,25 @@ class TemplateRows(_Rows):
 
 
 def _volume(row: Any) -> VolumeRecord:
-    return VolumeRecord(id=row["id"], owner=row["owner"], name=row["name"],
-                        size_mib=row["size_mib"],
-                        created_at=_aware(row["created_at"]) or utcnow())  # fmt: skip
+    return VolumeRecord(
+        id=row["id"],
+        owner=row["owner"],
+        name=row["name"],
+        size_mib=row["size_mib"],
+        created_at=_aware(row["created_at"]) or utcnow(),
+    )
 
 
 def _template(row: Any) -> TemplateRecord:
-    return TemplateRecord(id=row["id"], owner=row["owner"], name=row["name"], image=row["image"],
-                          layers=tuple(row["layers"]), disk_mib=row["disk_mib"],
-                          disk_path=row["disk_path"], source=row["source"],
-                          created_at=_aware(row["created_at"]) or utcnow(),
-                          duration_ms=row["duration_ms"])  # fmt: skip
+    return TemplateRecord(
+        id=row["id"],
+        owner=row["owner"],
+        name=row["name"],
+        image=row["image"],
+        layers=tuple(row["layers"]),
+        disk_mib=row["disk_mib"],
+        disk_path=row["disk_path"],
+        source=row["source"],
+        created_at=_aware(row["created_at"]) or utcnow(),
+        duration_ms=row["duration_ms"],
+    )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from corral.api import schemas, views
 from corral.api.routes.workspaces import Who, engine_of
-from corral.drivers.storage.files import ConfinedFiles
+from corral.drivers.storage.files import CHUNK, ConfinedFiles, write_fully
+from corral.errors import TooLarge
 
 router = APIRouter(prefix="/v1/workspaces", tags=["files"])
 Path = Annotated[str, Query(min_length=1, max_length=4096, description="absolute path")]
@@ -20,11 +23,19 @@ def _files(request: Request, ref: str, owner: str) -> ConfinedFiles:
     return ConfinedFiles(engine_of(request).root_dir(ref, owner))
 
 
-@router.get("/{ref}/files", response_class=Response,
+@router.get("/{ref}/files", response_class=StreamingResponse,
             responses={200: {"content": {"application/octet-stream": {}}}})  # fmt: skip
-def read_file(ref: str, path: Path, request: Request, who: Who) -> Response:
-    data = _files(request, ref, who.owner).read(path)
-    return Response(data, media_type="application/octet-stream")
+def read_file(ref: str, path: Path, request: Request, who: Who) -> StreamingResponse:
+    file, size = _files(request, ref, who.owner).open_read(path)
+
+    def chunks() -> Iterator[bytes]:
+        # Streamed: a workspace can make a huge (even sparse) file; the daemon holds 1 MiB.
+        with file:
+            while data := file.read(CHUNK):
+                yield data
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream",
+                             headers={"Content-Length": str(size)})  # fmt: skip
 
 
 @router.put("/{ref}/files", response_model=schemas.FileEntry)
@@ -35,9 +46,22 @@ async def write_file(
     who: Who,
     mode: Annotated[int | None, Query(ge=0, le=0o7777)] = None,
 ) -> schemas.FileEntry:
-    data = await request.body()
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD:
+        raise TooLarge(f"upload of {declared} bytes is over the {MAX_UPLOAD} byte limit")
     files = _files(request, ref, who.owner)
-    return views.file_entry(await run_in_threadpool(files.write, path, data, mode))
+    file = await run_in_threadpool(files.open_write, path, mode)
+    try:
+        written = 0
+        async for chunk in request.stream():
+            written += len(chunk)
+            if written > MAX_UPLOAD:
+                raise TooLarge(f"upload is over the {MAX_UPLOAD} byte limit")
+            await run_in_threadpool(write_fully, file, chunk, path)
+        return views.file_entry(files.info(file, path))
+    finally:
+        file.close()
+
 
 
 @router.delete("/{ref}/files", status_code=204, response_class=Response)

@@ -24,6 +24,7 @@ def info(request: Request, who: Annotated[Principal, Depends(principal)]) -> sch
     return schemas.Info(
         version=__version__,
         runtime=engine.runtime.name,
+        isolation=engine.runtime.levels(),
         cgroup_mode=request.app.state.cgroup_mode,
         state_dir=str(request.app.state.settings.state_dir),
         workspaces=len(engine.list(who.owner)),

@@ -9,12 +9,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from corral.api import schemas, views
+from corral.api import inputs, schemas, views
 from corral.api.auth import Principal, principal
 from corral.engine.engine import Engine
 from corral.engine.spec import Lifecycle, Limits
 from corral.engine.states import State
 from corral.errors import InvalidSpec
+from corral.tenancy import children
 
 router = APIRouter(prefix="/v1/workspaces", tags=["workspaces"])
 Who = Annotated[Principal, Depends(principal)]
@@ -43,7 +44,7 @@ def create(body: schemas.WorkspaceCreate, request: Request, who: Who) -> schemas
         name=body.name,
         image=body.image,
         command=body.command,
-        env=body.env,
+        env=inputs.env_values(body.env),
         limits=Limits(cpu=body.cpu, memory_mib=body.memory_mib, pids=body.pids),
         ttl_seconds=body.ttl_seconds,
         restart=body.restart,
@@ -53,6 +54,13 @@ def create(body: schemas.WorkspaceCreate, request: Request, who: Who) -> schemas
             on_expire=body.on_expire,
             ttl_counts_paused=body.ttl_counts_paused,
             idle_timeout_seconds=body.idle_timeout_seconds,
+        ),
+        storage=inputs.storage_spec(body),
+        network=inputs.network_spec(body),
+        links=inputs.link_targets(body),
+        isolation=body.isolation,
+        extra=children.record_extra(
+            body.child_policy.model_dump() if body.child_policy else None, body.api_access
         ),
     )
     return views.workspace(ws)

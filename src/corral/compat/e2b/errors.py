@@ -9,6 +9,7 @@ corral answers the same way.
 from __future__ import annotations
 
 from fastapi.responses import JSONResponse
+from starlette.requests import Request
 
 from corral.errors import CorralError, InvalidSpec, NotFound
 
@@ -31,3 +32,9 @@ def http_status(exc: CorralError) -> int:
 def error_response(status: int, message: str) -> JSONResponse:
     """E2B's error body; the SDK's generated client requires both fields."""
     return JSONResponse({"code": status, "message": message}, status_code=status)
+
+
+async def corral_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    """Exception handler for both E2B apps: a corral error as E2B's error body."""
+    assert isinstance(exc, CorralError)
+    return error_response(http_status(exc), str(exc))

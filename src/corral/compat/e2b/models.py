@@ -1,8 +1,8 @@
 """The JSON bodies of E2B's control-plane API (the subset the e2b SDK sends and parses).
 
 Field names are E2B's (camelCase, `templateID`...). Requests ignore fields corral has no
-use for (network rules, MCP, volumes...) rather than refusing them, so an SDK that sends
-more than it did when this was written still works.
+use for (MCP, volumes, IAM...) rather than refusing them, so an SDK that sends more than it
+did when this was written still works.
 """
 
 from __future__ import annotations
@@ -23,12 +23,19 @@ class Response(BaseModel):
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
+class NetworkConfig(Request):
+    allow_out: list[str] | None = Field(default=None, alias="allowOut")
+    deny_out: list[str] | None = Field(default=None, alias="denyOut")
+
+
 class NewSandbox(Request):
     template_id: str = Field(alias="templateID", min_length=1, max_length=256)
     timeout: Annotated[int, Field(ge=1, le=30 * 24 * 3600)] | None = None
     auto_pause: bool | None = Field(default=None, alias="autoPause")
     metadata: dict[str, str] | None = None
     env_vars: dict[str, str] | None = Field(default=None, alias="envVars")
+    allow_internet_access: bool | None = None  # (snake_case in E2B's API too)
+    network: NetworkConfig | None = None
 
 
 class SetTimeout(Request):

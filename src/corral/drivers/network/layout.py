@@ -42,6 +42,14 @@ def daemon_suffix(run_dir: Path) -> str:
     return hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:6]
 
 
+def host_veth(suffix: str) -> str:
+    return f"crl{suffix}"
+
+
+def host_table(suffix: str) -> str:
+    return f"corral_{suffix}"
+
+
 def port_name(workspace_id: str) -> str:
     """The hub end of a workspace's veth (15 characters at most, as Linux requires)."""
     return f"{PORT_PREFIX}{workspace_id}"[:15]
@@ -75,11 +83,11 @@ class HubLayout:
 
     @property
     def host_veth(self) -> str:
-        return f"crl{self.suffix}"
+        return host_veth(self.suffix)
 
     @property
     def host_table(self) -> str:
-        return f"corral_{self.suffix}"
+        return host_table(self.suffix)
 
     def addresses(self) -> Iterator[str]:
         first, last = int(self.subnet[2]), int(self.subnet[-5])

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 import struct
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +24,7 @@ from corral.drivers import linux
 from corral.errors import RuntimeFailure
 
 T = TypeVar("T")
+log = logging.getLogger("corral.network")
 
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
@@ -108,5 +110,16 @@ class Worker:
     def call(self, fn: Callable[..., T], *args: object) -> T:
         return self._pool.submit(fn, *args).result()
 
+    def submit(self, fn: Callable[..., object], *args: object) -> Future[object]:
+        """Run `fn` later, in order; failures are logged, not raised."""
+        future = self._pool.submit(fn, *args)
+        future.add_done_callback(_log_failure)
+        return future
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def _log_failure(future: Future[object]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("background network task failed: %s", future.exception())

@@ -20,8 +20,8 @@ def _library() -> ctypes.CDLL:
     try:
         lib = ctypes.CDLL(name, use_errno=True)
     except OSError as exc:
-        raise RuntimeFailure(f"cannot load libnftables: {exc}",
-                             hint="install nftables (apt-get install nftables)") from None  # fmt: skip
+        hint = "install nftables (apt-get install nftables)"
+        raise RuntimeFailure(f"cannot load libnftables: {exc}", hint=hint) from None
     lib.nft_ctx_new.restype = ctypes.c_void_p
     lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
     lib.nft_ctx_free.argtypes = [ctypes.c_void_p]

@@ -181,5 +181,5 @@ def host_ruleset(layout: HubLayout, uplink: str | None) -> str:
     return "\n".join(_replace("inet", layout.host_table, body)) + "\n"
 
 
-def remove_host_table(layout: HubLayout) -> str:
-    return f"add table inet {layout.host_table}\ndelete table inet {layout.host_table}\n"
+def remove_table(family: str, table: str) -> str:
+    return "\n".join(_replace(family, table, [])[:2]) + "\n"

@@ -37,6 +37,7 @@ class ContainerSpec:
     pids: int | None = None
     mounts: tuple[Mount, ...] = ()
     cwd: str = "/"
+    isolation: str = "container"  # which runtime runs it (`corral.drivers.runtime.isolation`)
 
 
 ContainerStatus = Literal["creating", "running", "paused", "stopped"]
@@ -100,6 +101,12 @@ class Runtime(Protocol):
 
     def reap(self, container_id: str, pid: int) -> Exited | None:
         """If the container's init has exited, how; None while it still runs."""
+
+    def holds(self, container_id: str) -> bool:
+        """Whether this runtime has such a container (cheap: no subprocess)."""
+
+    def root_path(self, container_id: str, pid: int) -> str:
+        """Host path of the container's root as its processes see it (mounts included)."""
 
     def exec(self, container_id: str, spec: ExecSpec) -> AsyncIterator[OutputChunk | ExecExit]:
         """Run a process inside; yield its output as it comes, then exactly one ExecExit."""

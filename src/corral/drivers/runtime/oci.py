@@ -29,6 +29,7 @@ from corral.drivers.runtime.base import (
     OutputChunk,
 )
 from corral.drivers.runtime.ocispec import build_config
+from corral.drivers.runtime.reaper import REAPER, run_owned
 from corral.errors import RuntimeFailure
 
 _READ_CHUNK = 65536
@@ -51,9 +52,8 @@ class OciRuntime:
         return [self.binary, "--root", str(self.state_root), *args]
 
     def _call(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            self._cmd(*args), stdin=subprocess.DEVNULL, capture_output=True, text=True
-        )
+        proc = run_owned(self._cmd(*args), stdin=subprocess.DEVNULL, capture_output=True,
+                         text=True)  # fmt: skip
         if check and proc.returncode != 0:
             raise RuntimeFailure(f"{self.name} {args[0]} failed: {_last_line(proc.stderr)}")
         return proc
@@ -62,13 +62,13 @@ class OciRuntime:
 
     def run(self, spec: ContainerSpec) -> ContainerState:
         bundle = self.bundles_dir / spec.id
-        bundle.mkdir(parents=True, exist_ok=True)
+        bundle.mkdir(parents=True, exist_ok=True, mode=0o700)
         config = build_config(spec, cgroups.cgroups_path(spec.id), self.init_binary)
-        (bundle / "config.json").write_text(json.dumps(config))
+        _write_private(bundle / "config.json", config)  # it holds the env, secrets included
         error_log = bundle / "runtime.log"
         pid_file = bundle / "pid"
         with open(spec.log_path, "ab") as log:
-            proc = subprocess.run(
+            proc = run_owned(
                 [self.binary, "--root", str(self.state_root), f"--log={error_log}",
                  "run", "--detach", "--bundle", str(bundle), "--pid-file", str(pid_file),
                  spec.id],
@@ -109,44 +109,78 @@ class OciRuntime:
                 raise RuntimeFailure(f"{self.name} delete failed: {_last_line(proc.stderr)}")
         shutil.rmtree(self.bundles_dir / container_id, ignore_errors=True)
 
-    def reap(self, container_id: str, pid: int) -> Exited | None:
+    def _write_process(self, container_id: str, spec: ExecSpec, path: Path) -> None:
+        """An exec's OCI process: the container's own (user, capabilities, no_new_privs...)
+        with the command, cwd and environment of this exec."""
         try:
-            result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG)
-        except ChildProcessError:
-            # Not our child (adopted after a daemon restart): only liveness is observable.
-            return None if _alive(pid) else Exited(None)
-        if result is None:
-            return None
-        if result.si_code == os.CLD_EXITED:
-            return Exited(result.si_status)
-        return Exited(128 + result.si_status)
+            config = json.loads((self.bundles_dir / container_id / "config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise RuntimeFailure(f"container {container_id} has no readable bundle: {exc}") from exc
+        process = dict(config["process"])
+        env = dict(item.split("=", 1) for item in process.get("env", []) if "=" in item)
+        env.update(spec.env)
+        process.update(args=list(spec.argv), env=[f"{k}={v}" for k, v in env.items()],
+                       cwd=spec.cwd or process.get("cwd", "/"), terminal=False)  # fmt: skip
+        _write_private(path, process)
+
+    def holds(self, container_id: str) -> bool:
+        return (self.state_root / container_id).is_dir()
+
+    def root_path(self, container_id: str, pid: int) -> str:
+        # The recorded pid must still be this container's init, not a recycled host pid.
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                ours = f"/corral/{container_id}" in f.read()
+        except OSError:
+            ours = False
+        if not ours:
+            raise RuntimeFailure(f"workspace {container_id} has no running init",
+                                 hint="restart the workspace")  # fmt: skip
+        return f"/proc/{pid}/root"
+
+    def reap(self, container_id: str, pid: int) -> Exited | None:
+        exited, code = REAPER.collect(pid)
+        return Exited(code) if exited else None
 
     # -- exec -----------------------------------------------------------------------------
+
+    def _exec_pid_args(self, pid_file: Path) -> list[str]:
+        """Where `exec` writes the pid of the process it runs (to kill it on a timeout)."""
+        return ["--pid-file", str(pid_file)]
+
+    def _kill_exec(self, container_id: str, pid_file: Path) -> None:
+        """SIGKILL an exec'd process and its descendants (a timed-out command)."""
+        _kill_tree(_read_pid(pid_file))
 
     async def exec(
         self, container_id: str, spec: ExecSpec
     ) -> AsyncIterator[OutputChunk | ExecExit]:
-        pid_file = self.bundles_dir / container_id / f"exec-{os.urandom(6).hex()}.pid"
-        args = ["exec", "--pid-file", str(pid_file)]
-        if spec.cwd:
-            args += ["--cwd", spec.cwd]
-        for key, value in spec.env.items():
-            args += ["--env", f"{key}={value}"]
+        exec_id = os.urandom(6).hex()
+        pid_file = self.bundles_dir / container_id / f"exec-{exec_id}.pid"
+        # The process (env included, which may hold secrets) goes in a private file, not on
+        # the command line, where any user of the host could read it in `ps`.
+        process_file = self.bundles_dir / container_id / f"exec-{exec_id}.json"
+        self._write_process(container_id, spec, process_file)
+        args = ["exec", *self._exec_pid_args(pid_file), "--process", str(process_file)]
         started = time.perf_counter()
         # Our own pipes, not asyncio's: asyncio's wait() also waits for its pipes to close,
         # which a background child of the command can hold open for ever.
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self._cmd(*args, container_id, *spec.argv),
-                stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
-                stdout=out_w,
-                stderr=err_w,
-            )
+            with REAPER.spawning() as owned:
+                proc = await asyncio.create_subprocess_exec(
+                    *self._cmd(*args, container_id),
+                    stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
+                    stdout=out_w,
+                    stderr=err_w,
+                    preexec_fn=_as_oom_candidate,
+                )
+                owned.add(proc.pid)
         except BaseException:
             for fd in (out_r, err_r):
                 os.close(fd)
+            process_file.unlink(missing_ok=True)
             raise
         finally:
             os.close(out_w)
@@ -186,7 +220,7 @@ class OciRuntime:
                             yield item
                     break
                 timed_out = True
-                _kill_tree(_read_pid(pid_file))
+                self._kill_exec(container_id, pid_file)
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 break
@@ -196,10 +230,11 @@ class OciRuntime:
                 task.cancel()
             with contextlib.suppress(ProcessLookupError):
                 if proc.returncode is None:
-                    _kill_tree(_read_pid(pid_file))
+                    self._kill_exec(container_id, pid_file)
                     proc.kill()
-            with contextlib.suppress(FileNotFoundError):
-                pid_file.unlink()
+            for path in (pid_file, process_file):
+                path.unlink(missing_ok=True)
+            REAPER.release(proc.pid)
         if timed_out:
             exit_code = 137
         elif exit_code < 0:
@@ -257,6 +292,23 @@ async def _feed(
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+def _write_private(path: Path, document: dict) -> None:  # type: ignore[type-arg]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        json.dump(document, f)
+
+
+def _as_oom_candidate() -> None:
+    """In the child before exec: as likely an OOM victim as the workspace's init (500), so
+    that under memory pressure the kernel kills the biggest process, not the init."""
+    fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+    try:
+        os.write(fd, b"500")
+    finally:
+        os.close(fd)
 
 
 def _read_pid(pid_file: Path) -> int | None:

@@ -32,8 +32,21 @@ from corral.errors import RuntimeFailure
 log = logging.getLogger("corral.disks")
 
 _PARTIAL = ".partial"
-_MKFS = ["mkfs.ext4", "-q", "-F", "-O", "encrypt", "-b", "4096", "-m", "0", "-L", "corral",
-         "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard"]  # fmt: skip
+_MKFS = [
+    "mkfs.ext4",
+    "-q",
+    "-F",
+    "-O",
+    "encrypt",
+    "-b",
+    "4096",
+    "-m",
+    "0",
+    "-L",
+    "corral",
+    "-E",
+    "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
+]
 _MOUNT_FLAGS = linux.MS_NOSUID | linux.MS_NODEV
 _MOUNT_OPTIONS = "discard"
 _UMOUNT_ATTEMPTS = 50
@@ -76,8 +89,10 @@ class EncryptedDisks:
     def mount(self, disk_id: str, key: bytes) -> Path:
         with self._locked(disk_id):
             if not self.image_path(disk_id).exists():
-                raise RuntimeFailure(f"disk {disk_id} has no image",
-                                     hint="it was erased, or the state dir is incomplete")  # fmt: skip
+                raise RuntimeFailure(
+                    f"disk {disk_id} has no image",
+                    hint="it was erased, or the state dir is incomplete",
+                )
             return self._mount(disk_id, key)
 
     def unmount(self, disk_id: str) -> None:
@@ -89,8 +104,9 @@ class EncryptedDisks:
             self._unmount(disk_id)
             image = self.image_path(disk_id)
             if not loop.release(image):
-                log.warning("disk %s: its loop device is still held; it goes when released",
-                            disk_id)  # fmt: skip
+                log.warning(
+                    "disk %s: its loop device is still held; it goes when released", disk_id
+                )
             for path in (image, image.with_name(image.name + _PARTIAL)):
                 path.unlink(missing_ok=True)
             with contextlib.suppress(FileNotFoundError):
@@ -102,7 +118,9 @@ class EncryptedDisks:
     def mounted(self) -> list[str]:
         points = linux.mountpoints_under(str(self.mounts_dir))
         prefix = str(self.mounts_dir) + "/"
-        return sorted({p.removeprefix(prefix).split("/")[0] for p in points if p.startswith(prefix)})
+        return sorted(
+            {p.removeprefix(prefix).split("/")[0] for p in points if p.startswith(prefix)}
+        )
 
     def leftovers(self) -> list[str]:
         found = [str(p) for p in self.images_dir.glob(f"*.img{_PARTIAL}")]
@@ -136,8 +154,10 @@ class EncryptedDisks:
                 data.mkdir(mode=0o755)
                 fscrypt.set_policy(str(data), identifier)
             elif fscrypt.policy_identifier(str(data)) != identifier:
-                raise RuntimeFailure(f"disk {disk_id} is not encrypted with its key",
-                                     hint="refusing to hand out its data directory")  # fmt: skip
+                raise RuntimeFailure(
+                    f"disk {disk_id} is not encrypted with its key",
+                    hint="refusing to hand out its data directory",
+                )
         except BaseException:
             self._unmount(disk_id)  # never leave a half-set-up disk mounted
             raise
@@ -151,8 +171,9 @@ class EncryptedDisks:
         if identifier is not None:
             with contextlib.suppress(OSError):
                 if fscrypt.remove_key(str(point), identifier).files_busy:
-                    log.warning("disk %s: files still open; their key goes when they close",
-                                disk_id)  # fmt: skip
+                    log.warning(
+                        "disk %s: files still open; their key goes when they close", disk_id
+                    )
         _umount(point)
 
 
@@ -164,8 +185,9 @@ def _make_filesystem(image: Path, size_mib: int) -> None:
         os.ftruncate(fd, size_mib * 1024 * 1024)
     finally:
         os.close(fd)
-    proc = subprocess.run([*_MKFS, str(partial)], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.run(
+        [*_MKFS, str(partial)], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
     if proc.returncode != 0:
         partial.unlink(missing_ok=True)
         message = proc.stderr.strip().splitlines()[-1:] or ["no output"]

@@ -17,12 +17,21 @@ import stat as stat_mod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 from corral.drivers import linux
 from corral.errors import Conflict, InvalidSpec, NotFound
 
 _RESOLVE = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
 MAX_PATH = 4096
+CHUNK = 1 << 20
+# Kernel filesystems whose files the daemon must never open on a workspace's behalf: it would
+# read them with the host's privileges (e.g. /proc/kallsyms addresses, /proc/iomem).
+FORBIDDEN_FILESYSTEMS = {
+    0x9FA0: "proc", 0x62656572: "sysfs", 0x27E0EB: "cgroup", 0x63677270: "cgroup2",
+    0x1CD1: "devpts", 0x64626720: "debugfs", 0x74726163: "tracefs", 0x73636673: "securityfs",
+    0xCAFE4A11: "bpf", 0x6E736673: "nsfs", 0x42494E4D: "binfmt_misc", 0x50495045: "pipefs",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,17 @@ class FileInfo:
     mtime: datetime
     uid: int = 0
     gid: int = 0
+
+
+def write_fully(file: BinaryIO, data: bytes, path: str) -> None:
+    """Write all of `data` (a raw file may take it in parts); errors as corral errors."""
+    view = memoryview(data)
+    while view:
+        try:
+            written = file.write(view)
+        except OSError as exc:
+            raise _translate(exc, path) from exc
+        view = view[written or 0 :]
 
 
 def normalize(path: str) -> str:
@@ -63,6 +83,10 @@ def _info(name: str, path: str, st: os.stat_result) -> FileInfo:
 def _translate(exc: OSError, path: str) -> Exception:
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
         return NotFound(f"no such file or directory: {path}")
+    if exc.errno == errno.ENAMETOOLONG:
+        return InvalidSpec(f"a name in {path[:200]} is too long")
+    if exc.errno in (errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):
+        return Conflict(f"{path} cannot be opened as a file")
     if exc.errno == errno.EISDIR:
         return Conflict(f"{path} is a directory")
     if exc.errno == errno.ENOTEMPTY:
@@ -77,7 +101,7 @@ def _translate(exc: OSError, path: str) -> Exception:
         return InvalidSpec(f"too many levels of symbolic links in {path}")
     if exc.errno == errno.EXDEV:
         return InvalidSpec(f"{path} crosses out of the workspace")
-    return exc
+    return Conflict(f"cannot access {path}: {exc.strerror}")
 
 
 class ConfinedFiles:
@@ -117,37 +141,72 @@ class ConfinedFiles:
         finally:
             os.close(fd)
 
-    def read(self, path: str) -> bytes:
-        path = normalize(path)
-        fd = self._open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    @staticmethod
+    def _check_filesystem(fd: int, path: str) -> None:
+        kind = FORBIDDEN_FILESYSTEMS.get(linux.fstatfs_type(fd))
+        if kind is not None:
+            raise Conflict(f"{path} is on the kernel's {kind} filesystem; read it from inside "
+                           "the workspace with exec")  # fmt: skip
+
+    def _open_regular(self, path: str, flags: int) -> int:
+        """Open an existing regular file: pinned with O_PATH, checked, then reopened."""
+        pinned = self._open(path, os.O_PATH)
         try:
-            if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            st = os.fstat(pinned)
+            if stat_mod.S_ISDIR(st.st_mode):
+                raise Conflict(f"{path} is a directory")
+            if not stat_mod.S_ISREG(st.st_mode):
                 raise Conflict(f"{path} is not a regular file")
-            with os.fdopen(os.dup(fd), "rb") as f:
-                return f.read()
+            self._check_filesystem(pinned, path)
+            try:
+                return os.open(f"/proc/self/fd/{pinned}", flags | os.O_CLOEXEC | os.O_NOCTTY)
+            except OSError as exc:
+                raise _translate(exc, path) from exc
         finally:
-            os.close(fd)
+            os.close(pinned)
+
+    def open_read(self, path: str) -> tuple[BinaryIO, int]:
+        """A regular file open for reading, and its size (stream it: it may be huge)."""
+        path = normalize(path)
+        fd = self._open_regular(path, os.O_RDONLY)
+        return os.fdopen(fd, "rb", buffering=0), os.fstat(fd).st_size
+
+    def read(self, path: str, limit: int | None = None) -> bytes:
+        file, size = self.open_read(path)
+        with file:
+            if limit is not None and size > limit:
+                raise Conflict(f"{path} is {size} bytes, more than the {limit} this call reads")
+            return file.read() if limit is None else file.read(limit)
+
+    def open_write(self, path: str, mode: int | None = None) -> BinaryIO:
+        """A regular file created or truncated for writing (parent directories made)."""
+        path = normalize(path)
+        self.mkdir(posixpath.dirname(path), parents=True)
+        try:
+            fd = self._open_regular(path, os.O_WRONLY | os.O_TRUNC)
+        except NotFound:
+            with self._parent(path) as (parent, name):
+                self._check_filesystem(parent, path)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+                try:
+                    fd = os.open(name, flags, 0o644 if mode is None else mode, dir_fd=parent)
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP:
+                        raise Conflict(f"{path} is a symbolic link to a missing file") from None
+                    raise _translate(exc, path) from exc
+        if mode is not None:
+            os.fchmod(fd, mode)
+        return os.fdopen(fd, "wb", buffering=0)
 
     def write(self, path: str, data: bytes, mode: int | None = None) -> FileInfo:
         path = normalize(path)
-        self.mkdir(posixpath.dirname(path), parents=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOCTTY | os.O_NONBLOCK
-        fd = self._open(path, flags, 0o644 if mode is None else mode)
-        try:
-            if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
-                raise Conflict(f"{path} is not a regular file")
-            if mode is not None:
-                os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                try:
-                    written = os.write(fd, view)
-                except OSError as exc:
-                    raise _translate(exc, path) from exc
-                view = view[written:]
-            return _info(posixpath.basename(path), path, os.fstat(fd))
-        finally:
-            os.close(fd)
+        with self.open_write(path, mode) as file:
+            write_fully(file, data, path)
+            return _info(posixpath.basename(path), path, os.fstat(file.fileno()))
+
+    def info(self, file: BinaryIO, path: str) -> FileInfo:
+        path = normalize(path)
+        return _info(posixpath.basename(path), path, os.fstat(file.fileno()))
 
     def stat(self, path: str) -> FileInfo:
         path = normalize(path)
@@ -166,7 +225,11 @@ class ConfinedFiles:
 
     def list(self, path: str) -> list[FileInfo]:
         path = normalize(path)
-        fd = self._open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fd = self._open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except NotFound:
+            os.close(self._open(path, os.O_PATH))  # NotFound again if it really is missing
+            raise Conflict(f"{path} is not a directory") from None
         try:
             entries = []
             for name in sorted(os.listdir(fd)):

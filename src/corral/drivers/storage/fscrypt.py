@@ -29,8 +29,11 @@ _KEY_SPEC_TYPE_IDENTIFIER = 2
 _STATUS_ABSENT = 1
 _STATUS_PRESENT = 2
 _STATUS_INCOMPLETELY_REMOVED = 3
-STATUS_NAMES = {_STATUS_ABSENT: "absent", _STATUS_PRESENT: "present",
-                _STATUS_INCOMPLETELY_REMOVED: "incompletely_removed"}  # fmt: skip
+STATUS_NAMES = {
+    _STATUS_ABSENT: "absent",
+    _STATUS_PRESENT: "present",
+    _STATUS_INCOMPLETELY_REMOVED: "incompletely_removed",
+}
 
 _REMOVAL_FILES_BUSY = 0x1
 _REMOVAL_OTHER_USERS = 0x2
@@ -42,15 +45,23 @@ def _iowr(nr: int, size: int, read_only: bool = False) -> int:
 
 
 class _KeySpecifier(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint32), ("reserved", ctypes.c_uint32),
-                ("u", ctypes.c_uint8 * 32)]  # fmt: skip
+    _fields_ = [
+        ("type", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+        ("u", ctypes.c_uint8 * 32),
+    ]
 
 
 class _PolicyV2(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint8), ("contents_encryption_mode", ctypes.c_uint8),
-                ("filenames_encryption_mode", ctypes.c_uint8), ("flags", ctypes.c_uint8),
-                ("log2_data_unit_size", ctypes.c_uint8), ("reserved", ctypes.c_uint8 * 3),
-                ("master_key_identifier", ctypes.c_uint8 * IDENTIFIER_SIZE)]  # fmt: skip
+    _fields_ = [
+        ("version", ctypes.c_uint8),
+        ("contents_encryption_mode", ctypes.c_uint8),
+        ("filenames_encryption_mode", ctypes.c_uint8),
+        ("flags", ctypes.c_uint8),
+        ("log2_data_unit_size", ctypes.c_uint8),
+        ("reserved", ctypes.c_uint8 * 3),
+        ("master_key_identifier", ctypes.c_uint8 * IDENTIFIER_SIZE),
+    ]
 
 
 class _GetPolicyEx(ctypes.Structure):
@@ -58,20 +69,32 @@ class _GetPolicyEx(ctypes.Structure):
 
 
 class _AddKey(ctypes.Structure):
-    _fields_ = [("key_spec", _KeySpecifier), ("raw_size", ctypes.c_uint32),
-                ("key_id", ctypes.c_uint32), ("reserved", ctypes.c_uint32 * 8),
-                ("raw", ctypes.c_uint8 * KEY_SIZE)]  # fmt: skip
+    _fields_ = [
+        ("key_spec", _KeySpecifier),
+        ("raw_size", ctypes.c_uint32),
+        ("key_id", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32 * 8),
+        ("raw", ctypes.c_uint8 * KEY_SIZE),
+    ]
 
 
 class _RemoveKey(ctypes.Structure):
-    _fields_ = [("key_spec", _KeySpecifier), ("removal_status_flags", ctypes.c_uint32),
-                ("reserved", ctypes.c_uint32 * 5)]  # fmt: skip
+    _fields_ = [
+        ("key_spec", _KeySpecifier),
+        ("removal_status_flags", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32 * 5),
+    ]
 
 
 class _KeyStatus(ctypes.Structure):
-    _fields_ = [("key_spec", _KeySpecifier), ("reserved", ctypes.c_uint32 * 6),
-                ("status", ctypes.c_uint32), ("status_flags", ctypes.c_uint32),
-                ("user_count", ctypes.c_uint32), ("out_reserved", ctypes.c_uint32 * 13)]  # fmt: skip
+    _fields_ = [
+        ("key_spec", _KeySpecifier),
+        ("reserved", ctypes.c_uint32 * 6),
+        ("status", ctypes.c_uint32),
+        ("status_flags", ctypes.c_uint32),
+        ("user_count", ctypes.c_uint32),
+        ("out_reserved", ctypes.c_uint32 * 13),
+    ]
 
 
 # The size in an ioctl number is that of the header: `raw` is a flexible array member.
@@ -136,8 +159,12 @@ def key_status(mount_root: str, identifier: bytes) -> str:
 
 def set_policy(directory: str, identifier: bytes) -> None:
     """Encrypt everything that will be created under the (empty) `directory` with that key."""
-    policy = _PolicyV2(version=_POLICY_V2, contents_encryption_mode=_MODE_AES_256_XTS,
-                       filenames_encryption_mode=_MODE_AES_256_CTS, flags=_FLAGS_PAD_32)  # fmt: skip
+    policy = _PolicyV2(
+        version=_POLICY_V2,
+        contents_encryption_mode=_MODE_AES_256_XTS,
+        filenames_encryption_mode=_MODE_AES_256_CTS,
+        flags=_FLAGS_PAD_32,
+    )
     ctypes.memmove(policy.master_key_identifier, identifier, IDENTIFIER_SIZE)
     _ioctl(directory, FS_IOC_SET_ENCRYPTION_POLICY, policy)
 

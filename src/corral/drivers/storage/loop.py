@@ -29,18 +29,30 @@ _ATTEMPTS = 16
 
 
 class _LoopInfo64(ctypes.Structure):
-    _fields_ = [("lo_device", ctypes.c_uint64), ("lo_inode", ctypes.c_uint64),
-                ("lo_rdevice", ctypes.c_uint64), ("lo_offset", ctypes.c_uint64),
-                ("lo_sizelimit", ctypes.c_uint64), ("lo_number", ctypes.c_uint32),
-                ("lo_encrypt_type", ctypes.c_uint32), ("lo_encrypt_key_size", ctypes.c_uint32),
-                ("lo_flags", ctypes.c_uint32), ("lo_file_name", ctypes.c_uint8 * _LO_NAME_SIZE),
-                ("lo_crypt_name", ctypes.c_uint8 * _LO_NAME_SIZE),
-                ("lo_encrypt_key", ctypes.c_uint8 * 32), ("lo_init", ctypes.c_uint64 * 2)]  # fmt: skip
+    _fields_ = [
+        ("lo_device", ctypes.c_uint64),
+        ("lo_inode", ctypes.c_uint64),
+        ("lo_rdevice", ctypes.c_uint64),
+        ("lo_offset", ctypes.c_uint64),
+        ("lo_sizelimit", ctypes.c_uint64),
+        ("lo_number", ctypes.c_uint32),
+        ("lo_encrypt_type", ctypes.c_uint32),
+        ("lo_encrypt_key_size", ctypes.c_uint32),
+        ("lo_flags", ctypes.c_uint32),
+        ("lo_file_name", ctypes.c_uint8 * _LO_NAME_SIZE),
+        ("lo_crypt_name", ctypes.c_uint8 * _LO_NAME_SIZE),
+        ("lo_encrypt_key", ctypes.c_uint8 * 32),
+        ("lo_init", ctypes.c_uint64 * 2),
+    ]
 
 
 class _LoopConfig(ctypes.Structure):
-    _fields_ = [("fd", ctypes.c_uint32), ("block_size", ctypes.c_uint32),
-                ("info", _LoopInfo64), ("reserved", ctypes.c_uint64 * 8)]  # fmt: skip
+    _fields_ = [
+        ("fd", ctypes.c_uint32),
+        ("block_size", ctypes.c_uint32),
+        ("info", _LoopInfo64),
+        ("reserved", ctypes.c_uint64 * 8),
+    ]
 
 
 def backing_files() -> dict[str, str]:

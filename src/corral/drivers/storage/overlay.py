@@ -29,7 +29,7 @@ class OverlayStorage:
 
     def prepare(self, workspace_id: str, image: str, layers: tuple[Path, ...] = ()) -> Rootfs:
         # Template layers sit between the image and the writable layer, topmost first.
-        lower = ":".join([*(str(layer) for layer in layers), str(self.image_store.lower_dir(image))])
+        lower = ":".join(str(p) for p in (*layers, self.image_store.lower_dir(image)))
         base = self.workspaces_dir / workspace_id
         upper, work, merged = base / "upper", base / "work", base / "rootfs"
         for directory in (upper, work, merged):

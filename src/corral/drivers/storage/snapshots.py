@@ -23,8 +23,12 @@ _PARTIAL = ".partial"
 def copy_tree(source: Path, target: Path) -> None:
     """Copy the contents of directory `source` into directory `target` (made if missing)."""
     target.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["cp", "-a", "--reflink=auto", f"{source}/.", str(target)],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.run(
+        ["cp", "-a", "--reflink=auto", f"{source}/.", str(target)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         raise RuntimeFailure(f"copy failed: {lines[-1] if lines else 'cp failed'}")

@@ -15,8 +15,6 @@ from __future__ import annotations
 from e2b.envd.filesystem.filesystem_connect import FilesystemASGIApplication
 from e2b.envd.process.process_connect import ProcessASGIApplication
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from corral.compat.e2b.access import SandboxTokens
@@ -25,14 +23,9 @@ from corral.compat.e2b.envd.filesystem_service import FilesystemService
 from corral.compat.e2b.envd.process_service import ProcessService
 from corral.compat.e2b.envd.processes import ProcessManager
 from corral.compat.e2b.envd.sandbox import Sandboxes
-from corral.compat.e2b.errors import error_response, http_status
+from corral.compat.e2b.errors import corral_error_handler
 from corral.engine.engine import Engine
 from corral.errors import CorralError
-
-
-async def _corral_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, CorralError)
-    return error_response(http_status(exc), str(exc))
 
 
 def create_app(engine: Engine, tokens: SandboxTokens) -> Starlette:
@@ -48,7 +41,7 @@ def create_app(engine: Engine, tokens: SandboxTokens) -> Starlette:
             Route(f"{process.path}/{{method}}", process),
             Route(f"{filesystem.path}/{{method}}", filesystem),
         ],
-        exception_handlers={CorralError: _corral_error},
+        exception_handlers={CorralError: corral_error_handler},
     )
     app.state.sandboxes = sandboxes
     return app

@@ -7,8 +7,8 @@ part's filename (several files in one request, the filename being the path).
 
 from __future__ import annotations
 
-import gzip
 import posixpath
+import zlib
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -16,7 +16,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from corral.compat.e2b.envd.sandbox import Sandboxes, resolve_path
-from corral.errors import InvalidSpec
+from corral.errors import CorralError, InvalidSpec
+
+MAX_UPLOAD = 1024 * 1024 * 1024
+
+
+class TooLarge(CorralError):
+    status_code = 413
+    code = "too_large"
 
 
 def sandboxes_of(request: Request) -> Sandboxes:
@@ -57,6 +64,8 @@ async def upload(request: Request) -> Response:
 
 async def _uploads(request: Request) -> list[tuple[str, bytes]]:
     """(path, content) of each file the request uploads."""
+    if int(request.headers.get("content-length") or 0) > MAX_UPLOAD:
+        raise TooLarge(f"an upload is limited to {MAX_UPLOAD} bytes")
     target = request.query_params.get("path")
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/octet-stream"):
@@ -76,7 +85,14 @@ async def _uploads(request: Request) -> list[tuple[str, bytes]]:
 
 
 async def _body(request: Request) -> bytes:
-    data = await request.body()
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_UPLOAD:
+            raise TooLarge(f"an upload is limited to {MAX_UPLOAD} bytes")
     if request.headers.get("content-encoding", "").lower() == "gzip":
-        return gzip.decompress(data)
-    return data
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+        data = bytearray(inflater.decompress(data, MAX_UPLOAD + 1))
+        if len(data) > MAX_UPLOAD or inflater.unconsumed_tail:
+            raise TooLarge(f"an upload is limited to {MAX_UPLOAD} bytes, uncompressed")
+    return bytes(data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
@@ -26,35 +27,36 @@ from corral.compat.e2b.envd.processes import (
     ProcessManager,
     follow,
 )
-from corral.compat.e2b.envd.sandbox import Sandboxes, resolve_path
+from corral.compat.e2b.envd.sandbox import Sandboxes, keepalive_s, resolve_path
 from corral.engine.spec import WorkspaceRecord
 from corral.errors import InvalidSpec, NotFound
 
-KEEPALIVE_HEADER = "keepalive-ping-interval"
-DEFAULT_KEEPALIVE_S = 50.0
 _SIGNALS = {pb.Signal.SIGKILL: 9, pb.Signal.SIGTERM: 15}
 
 
 def process_event(event: Event | None) -> pb.ProcessEvent:
+    # Each Oneof gets its own annotated name: mypy infers its field name as a Literal then.
     if event is None:
-        return pb.ProcessEvent(event=Oneof("keepalive", pb.ProcessEvent.KeepAlive()))
+        keepalive: Oneof[Literal["keepalive"], pb.ProcessEvent.KeepAlive]
+        keepalive = Oneof("keepalive", pb.ProcessEvent.KeepAlive())
+        return pb.ProcessEvent(event=keepalive)
     if isinstance(event, Ended):
-        end = pb.ProcessEvent.EndEvent(exit_code=event.exit_code, exited=event.exited,
-                                       status=event.status, error=event.error)  # fmt: skip
-        return pb.ProcessEvent(event=Oneof("end", end))
-    data = pb.ProcessEvent.DataEvent(output=Oneof(event.stream, event.data))
-    return pb.ProcessEvent(event=Oneof("data", data))
+        info = pb.ProcessEvent.EndEvent(exit_code=event.exit_code, exited=event.exited,
+                                        status=event.status, error=event.error)  # fmt: skip
+        end: Oneof[Literal["end"], pb.ProcessEvent.EndEvent] = Oneof("end", info)
+        return pb.ProcessEvent(event=end)
+    stdout: Oneof[Literal["stdout"], bytes] = Oneof("stdout", event.data)
+    stderr: Oneof[Literal["stderr"], bytes] = Oneof("stderr", event.data)
+    output = stdout if event.stream == "stdout" else stderr
+    data: Oneof[Literal["data"], pb.ProcessEvent.DataEvent]
+    data = Oneof("data", pb.ProcessEvent.DataEvent(output=output))
+    return pb.ProcessEvent(event=data)
 
 
 def start_event(pid: int) -> pb.ProcessEvent:
-    return pb.ProcessEvent(event=Oneof("start", pb.ProcessEvent.StartEvent(pid=pid)))
-
-
-def keepalive_s(ctx: RequestContext) -> float:
-    try:
-        return max(float(ctx.request_headers.get(KEEPALIVE_HEADER, "")), 1.0)
-    except ValueError:
-        return DEFAULT_KEEPALIVE_S
+    start: Oneof[Literal["start"], pb.ProcessEvent.StartEvent]
+    start = Oneof("start", pb.ProcessEvent.StartEvent(pid=pid))
+    return pb.ProcessEvent(event=start)
 
 
 class ProcessService(process_connect.Process):
@@ -68,9 +70,9 @@ class ProcessService(process_connect.Process):
     async def _process(self, ctx: RequestContext, selector: pb.ProcessSelector | None) -> Process:
         ws = await self._sandbox(ctx)
         match selector.selector if selector else None:
-            case Oneof(field="pid", value=pid):
+            case Oneof(field="pid", value=int() as pid):
                 return self.processes.find(ws.id, pid=pid)
-            case Oneof(field="tag", value=tag):
+            case Oneof(field="tag", value=str() as tag):
                 return self.processes.find(ws.id, tag=tag)
         raise InvalidSpec("select the process by pid or tag")
 
@@ -93,9 +95,8 @@ class ProcessService(process_connect.Process):
                 timeout=ctx.timeout_ms / 1000 if ctx.timeout_ms else None,
             )
             process, events = await self.processes.start(ws, command)
-        yield pb.StartResponse(event=start_event(process.pid))
-        async for event in follow(process, events, keepalive_s(ctx)):
-            yield pb.StartResponse(event=process_event(event))
+        async for event in self._follow(process, events, ctx):
+            yield pb.StartResponse(event=event)
 
     async def _cwd(self, ws: WorkspaceRecord, config: pb.ProcessConfig) -> str:
         cwd = resolve_path(config.cwd if config.has_field("cwd") else "")
@@ -116,9 +117,20 @@ class ProcessService(process_connect.Process):
         with as_connect_errors():
             process = await self._process(ctx, request.process)
             events = process.subscribe()
-        yield pb.ConnectResponse(event=start_event(process.pid))
-        async for event in follow(process, events, keepalive_s(ctx)):
-            yield pb.ConnectResponse(event=process_event(event))
+        async for event in self._follow(process, events, ctx):
+            yield pb.ConnectResponse(event=event)
+
+    @staticmethod
+    async def _follow(
+        process: Process, events: asyncio.Queue[Event], ctx: RequestContext
+    ) -> AsyncIterator[pb.ProcessEvent]:
+        """A subscription as envd's stream of events: start, output, end; then unsubscribed."""
+        try:
+            yield start_event(process.pid)
+            async for event in follow(events, keepalive_s(ctx.request_headers)):
+                yield process_event(event)
+        finally:
+            process.unsubscribe(events)
 
     async def list(self, request: pb.ListRequest, ctx: RequestContext) -> pb.ListResponse:
         with as_connect_errors():
@@ -148,9 +160,9 @@ class ProcessService(process_connect.Process):
             process: Process | None = None
             async for message in request:
                 match message.event:
-                    case Oneof(field="start", value=start):
+                    case Oneof(value=pb.StreamInputRequest.StartEvent() as start):
                         process = await self._process(ctx, start.process)
-                    case Oneof(field="data", value=data):
+                    case Oneof(value=pb.StreamInputRequest.DataEvent() as data):
                         if process is None:
                             raise InvalidSpec("the stream must open with a start event")
                         process.write_stdin(_stdin_bytes(data.input))
@@ -178,8 +190,8 @@ class ProcessService(process_connect.Process):
 
 def _stdin_bytes(data: pb.ProcessInput | None) -> bytes:
     match data.input if data else None:
-        case Oneof(field="stdin", value=chunk):
-            return bytes(chunk)
+        case Oneof(field="stdin", value=bytes() as chunk):
+            return chunk
         case Oneof(field="pty"):
             raise ConnectError(Code.FAILED_PRECONDITION, "the process has no PTY")
     return b""

@@ -86,7 +86,7 @@ class Process:
     pid: int = 0
     signalled: int | None = None  # the last signal sent through `ProcessManager.signal`
     stdin: asyncio.Queue[bytes | None] | None = None  # None: closed, or never opened
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None] | None = None  # held here: the loop keeps only weak references
     subscribers: set[asyncio.Queue[Event]] = field(default_factory=set)
 
     def subscribe(self) -> asyncio.Queue[Event]:
@@ -216,20 +216,15 @@ class ProcessManager:
                 raise NotFound(f"process {process.pid} is gone")
 
 
-async def follow(
-    process: Process, events: asyncio.Queue[Event], keepalive_s: float
-) -> AsyncIterator[Event | None]:
-    """A subscription's events until the process ends, None after each `keepalive_s` of
+async def follow(events: asyncio.Queue[Event], keepalive_s: float) -> AsyncIterator[Event | None]:
+    """A subscription's events until the command ends, and None after each `keepalive_s` of
     silence (envd's keepalives, which also let a server notice a caller that went away)."""
-    try:
-        while True:
-            try:
-                event = await asyncio.wait_for(events.get(), keepalive_s)
-            except TimeoutError:
-                yield None
-                continue
-            yield event
-            if isinstance(event, Ended):
-                return
-    finally:
-        process.unsubscribe(events)
+    while True:
+        try:
+            event = await asyncio.wait_for(events.get(), keepalive_s)
+        except TimeoutError:
+            yield None
+            continue
+        yield event
+        if isinstance(event, Ended):
+            return

@@ -1,4 +1,4 @@
-"""What every envd call starts from: the sandbox it names, and paths as envd resolves them.
+"""What every envd call starts from: the sandbox it names, paths as envd resolves them.
 
 Commands and file operations run as root, whose home is /root: a relative path or `~` is
 resolved there, as envd resolves them against the home of its user. The `user` an SDK call
@@ -18,6 +18,8 @@ from corral.engine.spec import WorkspaceRecord
 from corral.errors import InvalidSpec
 
 HOME = "/root"
+KEEPALIVE_HEADER = "keepalive-ping-interval"
+DEFAULT_KEEPALIVE_S = 50.0
 
 
 def resolve_path(path: str, default: str = HOME) -> str:
@@ -29,6 +31,14 @@ def resolve_path(path: str, default: str = HOME) -> str:
     elif path.startswith("~"):
         raise InvalidSpec(f"cannot expand {path.split('/')[0]!r}: only ~ (root's home) is known")
     return posixpath.normpath(posixpath.join(HOME, path))
+
+
+def keepalive_s(headers: Mapping[str, str]) -> float:
+    """How often a stream sends a keepalive when nothing happens, as the caller asks."""
+    try:
+        return max(float(headers.get(KEEPALIVE_HEADER, "")), 1.0)
+    except ValueError:
+        return DEFAULT_KEEPALIVE_S
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,30 @@
+"""Admission: the engine's one hook for who may create or change what.
+
+Every create passes `admit` (a context manager held from the check until the new workspace
+is in the store, so that concurrent creates are checked one after the other), and every
+change of a live workspace's spec passes `check_change`. Both raise a `CorralError` to
+refuse. By default everything is admitted; `corral.tenancy` plugs quotas and child policies
+in here, so the engine knows nothing of tenants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from corral.engine.spec import WorkspaceRecord
+
+
+class Admission(Protocol):
+    def admit(self, ws: WorkspaceRecord) -> AbstractContextManager[object]: ...
+
+    def check_change(self, ws: WorkspaceRecord) -> None: ...
+
+
+class AdmitAll:
+    def admit(self, ws: WorkspaceRecord) -> AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+    def check_change(self, ws: WorkspaceRecord) -> None:
+        return None
