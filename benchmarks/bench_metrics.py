@@ -4,7 +4,8 @@ Measured, not extrapolated: a real `corral serve` (sampling every 5 s, its defau
 `--workspaces` real idle workspaces (500 by default); the sampler thread reports the CPU time
 of each of its ticks (`time.thread_time`, exposed in `/v1/metrics/summary`), which this script
 reads over `--ticks` ticks. One tick lists the workspaces from the store and, for each, reads
-its cgroup files, its namespace's interface counters and (every 30 s) walks its writable layer.
+its cgroup files, its namespace's interface counters and, when due, walks its writable layer
+(a small layer every tick: walks are spaced by what they cost).
 Side by side, the per-workspace cost of each of those reads, timed here in-process.
 
 Run: `.venv/bin/python benchmarks/bench_metrics.py [--workspaces 500] [--ticks 6]` (as root).
@@ -88,7 +89,7 @@ def read_costs(ids: list[str], run_dir: str, state_dir: str) -> list[Sample]:
                per_workspace(lambda: [layout.read(i) for i in ids])),
         Sample("/proc/<pid>/net/dev",
                per_workspace(lambda: [netdev.read_net_dev(p) for p in pids])),
-        Sample("writable layer walk (every 30 s only)",
+        Sample("writable layer walk (when due)",
                per_workspace(lambda: [disk.tree_usage(u) for u in uppers])),
     ]  # fmt: skip
 

@@ -122,8 +122,9 @@ def leaks(daemon: Daemon) -> dict[str, list[str]]:
     with open("/proc/self/mountinfo") as f:
         mounts = [line.split()[4] for line in f]
     hub = str(daemon.run_dir / "hub.netns")  # the daemon's own (see _remove_hubs)
-    roots = (str(daemon.state_dir), str(daemon.run_dir))
-    found["mounts"] = [m for m in mounts if m.startswith(roots) and m != hub]
+    roots = (str(daemon.state_dir), str(daemon.run_dir))  # not /run/x-2 for /run/x
+    found["mounts"] = [m for m in mounts if m != hub
+                       and any(m == r or m.startswith(r + "/") for r in roots)]  # fmt: skip
     netns_dir = daemon.run_dir / "netns"
     found["netns"] = sorted(os.listdir(netns_dir)) if netns_dir.is_dir() else []
     runtime_root = daemon.run_dir / "runtime"

@@ -13,15 +13,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import ROOT, Daemon
-
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from tests.conftest import ROOT, Daemon
 
 pytestmark = pytest.mark.integration
 
 CHROMIUM = os.environ.get("CORRAL_TEST_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -113,7 +119,8 @@ def test_workspace_from_create_to_destroy(page: Page, server: Daemon, http: http
     for chart in ("cpu", "memory"):
         page.wait_for_function(
             f"""() => {{
-                const d = document.querySelector("[data-chart={chart}] path.line")?.getAttribute("d");
+                const line = document.querySelector("[data-chart={chart}] path.line");
+                const d = line?.getAttribute("d");
                 return d && (d.match(/L/g) || []).length >= 2;
             }}""",
             timeout=20_000,
@@ -208,7 +215,10 @@ def test_network_graph_and_events_feed(page: Page, server: Daemon, http: httpx.C
         page.click("nav a[href='#/events']")
         expect(page.locator(".feed")).to_contain_text(f"{unique_name}-db: creating → running")
         http.post(f"/v1/workspaces/{ids[1]}/pause")  # arrives live, over the stream
-        expect(page.locator(".feed .event").first).to_contain_text(f"{unique_name}-db: running → paused")
+        expect(page.locator(".feed .event").first).to_contain_text(
+            f"{unique_name}-db: running → paused"
+        )
+        time.sleep(0.5)  # let the new row finish sliding in
         shot(page, "events")
     finally:
         for wid in ids:
@@ -223,8 +233,8 @@ def test_anomaly_is_flagged(page: Page, server: Daemon, http: httpx.Client,
         while len(http.get(f"/v1/workspaces/{wid}/metrics").json()["history"]) < 14:
             assert time.monotonic() < deadline
             time.sleep(0.5)
-        http.post(f"/v1/workspaces/{wid}/exec",
-                  json={"command": "nohup sh -c 'while :; do :; done' >/dev/null 2>&1 &"})  # fmt: skip
+        burn = "nohup sh -c 'while :; do :; done' >/dev/null 2>&1 &"
+        http.post(f"/v1/workspaces/{wid}/exec", json={"command": burn})
         sign_in(page, server)
         expect(row(page, wid).locator(".flag")).to_have_text("cpu", timeout=30_000)
         expect(page.locator(".card.alert")).to_be_visible()

@@ -95,7 +95,9 @@ def test_disk_is_an_encrypted_ext4_image_at_data(
     image = image_of(server, wid)
     assert image.stat().st_size == DISK_MIB << 20
     assert image.stat().st_blocks * 512 < image.stat().st_size, "the image is not sparse"
-    assert fscrypt.policy_identifier(str(data_dir_of(server, wid))) is not None
+    identifier = fscrypt.policy_identifier(str(data_dir_of(server, wid)))
+    assert identifier is not None
+    assert fscrypt.key_status(str(data_dir_of(server, wid).parent), identifier) == "present"
     # The key is stored wrapped only, and only for this disk.
     assert wrapped_key(server, f"disk:ws-{wid}") is not None
 

@@ -226,7 +226,7 @@ def test_internet_does_not_reach_the_host_or_the_daemon(
         thread.join()
         listener.close()
     assert not reached(got), got
-    assert peers == [internet.host_ip], peers  # only the control connection
+    assert peers == [internet.site_a], peers  # only the control connection
 
 
 def test_workspace_network_settings_are_listed(http: httpx.Client) -> None:

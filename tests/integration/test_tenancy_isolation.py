@@ -31,6 +31,9 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 COLLECTIONS = {"workspaces": "workspace", "sandboxes": "workspace", "templates": "template",
                "volumes": "volume", "secrets": "secret", "links": "link", "webhooks": "webhook",
                "tenants": "tenant", "keys": "key"}  # fmt: skip
+# Kinds named in the caller's own namespace (a secret's name): using the victim's name makes
+# or touches the attacker's own, so the answer must only be the same as for any other name.
+NAMESPACED = {"secret"}
 # Query parameters and body fields that name a resource.
 REFERENCES = {"workspace": "workspace", "from": "workspace", "source": "workspace",
               "to": "workspace", "volume": "volume", "template": "template"}  # fmt: skip
@@ -66,6 +69,8 @@ def example(doc: dict[str, Any], schema: dict[str, Any], name: str, victim: Vict
     schema = resolve(doc, schema)
     if name in REFERENCES and REFERENCES[name] in victim.ids:
         return victim.ids[REFERENCES[name]]
+    if name == "command":
+        return "true"
     for combinator in ("anyOf", "oneOf", "allOf"):
         if combinator in schema:
             options = [o for o in schema[combinator] if resolve(doc, o).get("type") != "null"]
@@ -117,7 +122,9 @@ def calls(doc: dict[str, Any], prefix: str, victim: Victim) -> Iterator[Call]:
                     kind = COLLECTIONS.get(segments[position - 1]) if position else None
                     if kind is not None:
                         assert kind in victim.ids, f"walker: no victim {kind} for {template}"
-                        value, names_resource = victim.ids[kind], True
+                        value = victim.ids[kind]
+                        names_resource |= kind not in NAMESPACED
+                        references = True
                     else:
                         value = example(doc, param.get("schema", {}), pname, victim)
                     url = url.replace("{" + pname + "}", str(value))

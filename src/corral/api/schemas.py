@@ -7,8 +7,9 @@ the routes translate between the two.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -37,7 +38,10 @@ def _check_command(command: list[str] | str | None) -> list[str] | str | None:
     return command
 
 
-def _check_env(env: dict[str, str]) -> dict[str, str]:
+EnvMap = TypeVar("EnvMap", bound=Mapping[str, object])
+
+
+def _check_env(env: EnvMap) -> EnvMap:
     for key, value in env.items():
         if not ENV_NAME.match(key):
             raise ValueError(f"env name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
@@ -192,7 +196,7 @@ class WorkspaceCreate(Strict):
     @field_validator("env")
     @classmethod
     def _env(cls, env: dict[str, str | EnvSecret]) -> dict[str, str | EnvSecret]:
-        return _check_env(env)  # type: ignore[arg-type]
+        return _check_env(env)
 
     @model_validator(mode="after")
     def _internet(self) -> WorkspaceCreate:

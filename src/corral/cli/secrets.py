@@ -46,7 +46,7 @@ def ls(ctx: typer.Context, json: Json = False) -> None:
     """List secrets (names and dates; values are never shown)."""
     secrets = client(ctx).secrets.list()
     if json:
-        output.print_json(secrets)
+        output.print_json(list(secrets))
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("NAME", "CREATED", "UPDATED"):

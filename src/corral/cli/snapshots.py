@@ -50,7 +50,7 @@ def ls(ctx: typer.Context, json: Json = False) -> None:
     """List templates."""
     records = client(ctx).templates.list()
     if json:
-        output.print_json(records)
+        output.print_json(list(records))
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("ID", "NAME", "IMAGE", "LAYERS", "DISK", "FROM", "TOOK"):

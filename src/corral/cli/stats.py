@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -112,7 +113,8 @@ def stats(
     corral = client(ctx)
     rows, sampled_every = _fetch(corral, refs or [])
     if json:
-        output.print_json(rows)
+        items: list[BaseModel] = list(rows)
+        output.print_json(items)
         return
     if no_stream or not sys.stdout.isatty():
         output.stdout.print(stats_table(rows))

@@ -38,7 +38,7 @@ def ls(ctx: typer.Context, json: Json = False) -> None:
     """List volumes and the workspaces they are attached to."""
     volumes = client(ctx).volumes.list()
     if json:
-        output.print_json(volumes)
+        output.print_json(list(volumes))
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("ID", "NAME", "SIZE", "ATTACHED"):

@@ -23,10 +23,6 @@ from corral.secrets.keyring import Keyring
 
 log = logging.getLogger("corral.disks")
 
-MIN_DISK_MIB = 16
-MAX_DISK_MIB = 16 * 1024 * 1024
-
-
 def workspace_disk(workspace_id: str) -> str:
     return f"ws-{workspace_id}"
 
@@ -50,7 +46,7 @@ class KeyedDisks:
 
     def ensure(self, disk_id: str, size_mib: int) -> Path:
         """The disk's data directory, mounted and keyed; made empty if it does not exist."""
-        if self.driver.image_path(disk_id).exists():
+        if self.driver.exists(disk_id):
             return self.driver.mount(disk_id, self.keyring.get(key_id(disk_id)))
         key = self.keyring.get_or_create(key_id(disk_id), KEY_SIZE)
         return self.driver.create(disk_id, size_mib, key)

@@ -8,6 +8,7 @@ which are idempotent.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import logging
@@ -205,7 +206,7 @@ class Engine:
             records = [r for r in records if all(r.labels.get(k) == v for k, v in labels.items())]
         return records
 
-    def images(self) -> list[str]:
+    def images(self) -> builtins.list[str]:
         return self.storage.images()
 
     # -- lifecycle ----------------------------------------------------------------------

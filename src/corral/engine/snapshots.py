@@ -204,6 +204,8 @@ class Snapshots:
                     lifecycle=source.lifecycle,
                     storage=source.storage,
                     seed=seed,
+                    # Its own address (and API key); the same reach. Links are not copied.
+                    network=dataclasses.replace(source.network, ip=None),
                 )
         fork.extra["forked_from"] = source.id
         fork.extra["fork_ms"] = round((time.perf_counter() - started) * 1000, 3)

@@ -8,6 +8,7 @@ readers see the writer's changes at once and no two kernels ever write one image
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
@@ -59,7 +60,7 @@ class Volumes:
     def list(self, owner: str) -> list[VolumeRecord]:
         return self.rows.list(owner)
 
-    def users(self, volume_id: str) -> list[tuple[WorkspaceRecord, VolumeAttachment]]:
+    def users(self, volume_id: str) -> builtins.list[tuple[WorkspaceRecord, VolumeAttachment]]:
         return [
             (ws, a)
             for ws in self._workspaces()
@@ -88,7 +89,7 @@ class Volumes:
 
         Call under `attaching()`, and record the workspace before leaving it.
         """
-        resolved: list[VolumeAttachment] = []
+        resolved: builtins.list[VolumeAttachment] = []
         for request in requests:
             volume = self.rows.get(request.volume, owner)
             if any(a.volume == volume.id for a in resolved):
@@ -103,7 +104,7 @@ class Volumes:
             resolved.append(VolumeAttachment(volume.id, request.path, request.readonly))
         return tuple(resolved)
 
-    def mounts(self, ws: WorkspaceRecord) -> list[Mount]:
+    def mounts(self, ws: WorkspaceRecord) -> builtins.list[Mount]:
         return [
             Mount(str(self.disks.mount(volume_disk(a.volume))), a.path, readonly=a.readonly)
             for a in ws.storage.volumes

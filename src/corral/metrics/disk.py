@@ -2,7 +2,7 @@
 
 The writable layer has no quota (the kernel here has no ext4/XFS project quotas), so only
 its usage is known: the blocks its files hold, summed by a walk. The walk's cost grows with
-the number of files, which is why the sampler runs it less often than the cgroup reads.
+the number of files, which is why the sampler spaces walks by what the last one cost.
 A persistent disk is a filesystem of its own mounted inside the workspace: `statvfs` gives
 its used and total size in microseconds.
 """

@@ -31,8 +31,13 @@ log = logging.getLogger("corral.metrics")
 
 DEFAULT_INTERVAL_S = 5.0
 MIN_INTERVAL_S = 0.1
-# Walking a writable layer costs more as it fills with files: do it less often.
-DISK_INTERVAL_S = 30.0
+# Walking a writable layer costs more as it fills with files, so it is done less often the
+# more it costs: the next walk waits WALK_COST_FACTOR times the last one's duration (at least
+# one interval, at most WALK_MAX_WAIT_S). A small layer (~50 us) is walked every tick, a big
+# one every few minutes; walks never take more than 1/10,000 of a core per workspace, until
+# a layer is so big (> 30 ms to walk) that the cap applies.
+WALK_COST_FACTOR = 10_000
+WALK_MAX_WAIT_S = 300.0
 SAMPLED = (State.RUNNING, State.PAUSED)
 MIB = 1024 * 1024
 
@@ -47,6 +52,7 @@ class Reading:
     net: tuple[int, int] | None  # rx, tx bytes
     rootfs_used: int | None
     disk: tuple[int, int] | None  # used, size bytes of the persistent disk
+    walk_seconds: float | None = None  # what walking the writable layer cost, if it was walked
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,6 @@ class Sampler:
     engine: Engine
     interval: float = DEFAULT_INTERVAL_S
     rules: Rules = field(default_factory=Rules)
-    disk_interval: float = DISK_INTERVAL_S
     layout: CgroupLayout = field(default_factory=CgroupLayout.detect)
     last_tick: TickStats = field(default_factory=TickStats)
 
@@ -241,20 +246,25 @@ class Sampler:
         pid = ws.extra.get("pid")
         net = netdev.read_net_dev(pid) if isinstance(pid, int) else None
         rootfs_used = tracked.reading.rootfs_used if tracked and tracked.reading else None
+        walk_seconds = None
         if tracked is None or now >= tracked.disk_due:
+            started = time.perf_counter()
             rootfs_used = disk.tree_usage(str(self.engine.storage.upper_dir(ws.id)))
+            walk_seconds = time.perf_counter() - started
         data = None
         if isinstance(pid, int) and ws.storage.disk_mib is not None:
             data = disk.mounted_usage(f"/proc/{pid}/root", ws.storage.disk_path)
-        return Reading(now, time.time(), self.layout.read(ws.id), net, rootfs_used, data)
+        cgroup = self.layout.read(ws.id)
+        return Reading(now, time.time(), cgroup, net, rootfs_used, data, walk_seconds)
 
     def sample(self, ws: WorkspaceRecord) -> Snapshot:
         tracked = self._tracked.get(ws.id)
         reading = self.read(ws, tracked)
         if tracked is None:
             tracked = _Tracked(History(self.interval), Detector(self.rules))
-        if reading.monotonic >= tracked.disk_due:
-            tracked.disk_due = reading.monotonic + self.disk_interval
+        if reading.walk_seconds is not None:
+            wait = min(max(reading.walk_seconds * WALK_COST_FACTOR, self.interval), WALK_MAX_WAIT_S)
+            tracked.disk_due = reading.monotonic + wait - self.interval / 2  # due by that tick
         snapshot = derive(tracked.reading, reading, ws)
         memory_limit = snapshot.memory_limit_bytes
         changes = tracked.detector.observe(snapshot.time, snapshot.cpu_percent,

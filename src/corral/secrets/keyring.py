@@ -73,9 +73,6 @@ class Keyring:
             except NotFound:
                 return self.create(key_id, size)
 
-    def exists(self, key_id: str) -> bool:
-        return self._store.get_wrapped_key(key_id) is not None
-
     def destroy(self, key_id: str) -> bool:
         with self._lock:
             return self._store.delete_wrapped_key(key_id)

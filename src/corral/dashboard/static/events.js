@@ -89,7 +89,9 @@ export function eventFeed({ workspaceId = null, tall = false, limit = 150 } = {}
   const unsubscribe = hub.subscribe((e) => {
     if (!wanted(e)) return;
     list.querySelector(".empty")?.remove();
-    list.prepend(row(e));
+    const el = row(e);
+    el.classList.add("new");
+    list.prepend(el);
     while (list.children.length > limit) list.lastChild.remove();
   });
   return { el: list, destroy: unsubscribe, clear: () => clear(list) };

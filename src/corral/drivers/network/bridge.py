@@ -131,8 +131,9 @@ class BridgeNetwork:
         self.api_url = f"http://{self.layout.gateway}:{api[1]}" if api else None
         self.refresh_s = refresh_s
         self._worker: netns.Worker | None = None
-        # Cutting revoked flows lists the host-wide conntrack table (~10 ms): off the hot path.
-        self._cutter: netns.Worker | None = None
+        # Slow chores, off the hot path: cutting revoked flows (it lists the host-wide
+        # conntrack table, ~10 ms) and deleting veths (~25 ms).
+        self._background: netns.Worker | None = None
         self._cuts: list[Cut] = []  # waiting for the cutter; one listing serves them all
         self._cuts_lock = threading.Lock()
         self._relay: Relay | None = None
@@ -143,9 +144,8 @@ class BridgeNetwork:
         self._domains = DomainCache()
         self._forwarding = False
         self._written: dict[Path, str] = {}  # name files' contents, to skip unchanged ones
-        # Used only inside the hub worker thread.
-        self._hub_ipr: IPRoute | None = None
-        self._hub_nft: Nft | None = None
+        # Netlink handles of the hub's threads (each thread its own).
+        self._hub_local = threading.local()
 
     # -- the hub ------------------------------------------------------------------------
 
@@ -162,7 +162,7 @@ class BridgeNetwork:
         if fresh:
             netns.create_netns(self.hub_path)
         self._worker = netns.Worker(self.hub_path, "hub")
-        self._cutter = netns.Worker(self.hub_path, "hub-flows")
+        self._background = netns.Worker(self.hub_path, "hub-background")
         self._link_host_to_hub()
         self._worker.call(self._hub_setup)
         netns.in_thread(lambda: Nft().run(host_ruleset(self.layout, self.uplink)))
@@ -177,7 +177,7 @@ class BridgeNetwork:
         self._stop.set()
         if self._relay:
             self._relay.close()
-        for worker in (self._worker, self._cutter):
+        for worker in (self._worker, self._background):
             if worker:
                 worker.close()
 
@@ -233,9 +233,10 @@ class BridgeNetwork:
         ipr.route("replace", dst="0.0.0.0/0", gateway=self.layout.host_ip, oif=uplink)
 
     def _hub(self) -> IPRoute:
-        if self._hub_ipr is None:
-            self._hub_ipr = IPRoute()
-        return self._hub_ipr
+        """A netlink handle in the hub (only ever called on the hub's worker threads)."""
+        if getattr(self._hub_local, "ipr", None) is None:
+            self._hub_local.ipr = IPRoute()
+        return self._hub_local.ipr  # type: ignore[no-any-return]
 
     def _hub_call(self, fn: Any, *args: Any) -> Any:
         if self._worker is None:
@@ -327,17 +328,17 @@ class BridgeNetwork:
 
     def detach(self, workspace_id: str) -> None:
         path = self.netns_dir / workspace_id
-        pinned = netns.is_netns(path)
-        # Unpinned, the namespace dies with the workspace's last process, and the kernel then
-        # deletes eth0 and its hub end in the background (deleting a veth ourselves would
-        # wait ~25 ms for RCU). A hub end without a namespace is a stray: delete it now.
+        # Unpinned, the namespace dies with the workspace's last process, and with it eth0
+        # and its hub end. Deleting the veth takes ~25 ms (RCU), so it is done in the
+        # background, for the case where something still holds the namespace; usually the
+        # kernel has deleted it already.
         netns.remove_netns(path)
         shutil.rmtree(self.files_dir / workspace_id, ignore_errors=True)
         with self._lock:
             for name in ("hosts", "resolv.conf"):
                 self._written.pop(self.files_dir / workspace_id / name, None)
-        if not pinned and netns.is_netns(self.hub_path):
-            self._hub_call(self._unport, port_name(workspace_id))
+        if self._background is not None:
+            self._background.submit(self._unport, port_name(workspace_id))
 
     def attached(self) -> list[str]:
         found: set[str] = set()
@@ -377,18 +378,18 @@ class BridgeNetwork:
                 self._write_files(ep, policy)
 
     def _hub_rules(self, ruleset: str) -> None:
-        if self._hub_nft is None:
-            self._hub_nft = Nft()
-        self._hub_nft.run(ruleset)
+        if getattr(self._hub_local, "nft", None) is None:
+            self._hub_local.nft = Nft()
+        self._hub_local.nft.run(ruleset)
 
     def _schedule_cuts(self, cuts: list[Cut]) -> None:
-        if not cuts or self._cutter is None:
+        if not cuts or self._background is None:
             return
         with self._cuts_lock:
             idle = not self._cuts
             self._cuts += cuts
         if idle:
-            self._cutter.submit(self._cut_flows)
+            self._background.submit(self._cut_flows)
 
     def _cut_flows(self) -> None:
         """In the hub: end the tracked flows that a policy change no longer allows."""

@@ -57,9 +57,10 @@ class Disks(Protocol):
         """Cryptographic erasure, as far as the disk goes: remove the key from the kernel,
         unmount, detach, delete the image. (The caller then destroys its wrapped key.)"""
 
-    def data_dir(self, disk_id: str) -> Path: ...
+    def exists(self, disk_id: str) -> bool: ...
 
-    def image_path(self, disk_id: str) -> Path: ...
+    def data_dir(self, disk_id: str) -> Path:
+        """Where the disk's files are while it is mounted (what a workspace gets bound in)."""
 
     def disks(self) -> list[str]:
         """Ids of every disk with an image here."""

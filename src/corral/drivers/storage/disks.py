@@ -77,6 +77,9 @@ class EncryptedDisks:
     def data_dir(self, disk_id: str) -> Path:
         return self.mount_point(disk_id) / "data"
 
+    def exists(self, disk_id: str) -> bool:
+        return self.image_path(disk_id).exists()
+
     # -- contract -------------------------------------------------------------------------
 
     def create(self, disk_id: str, size_mib: int, key: bytes) -> Path:

@@ -22,10 +22,10 @@ KEEPALIVE_HEADER = "keepalive-ping-interval"
 DEFAULT_KEEPALIVE_S = 50.0
 
 
-def resolve_path(path: str, default: str = HOME) -> str:
+def resolve_path(path: str) -> str:
     """An absolute path in the sandbox for what the SDK sent (relative, `~`, or empty)."""
     if not path:
-        return default
+        return HOME
     if path == "~" or path.startswith("~/"):
         path = HOME + path[1:]
     elif path.startswith("~"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import secrets
+import threading
 from dataclasses import dataclass
 
 from e2b.envd.filesystem import filesystem_pb as pb
@@ -72,16 +73,19 @@ class Watcher:
 
 
 class Watchers:
-    """The watchers of the polling API (CreateWatcher, GetWatcherEvents), by id."""
+    """The watchers of the polling API (CreateWatcher, GetWatcherEvents), by id; used from
+    worker threads."""
 
     def __init__(self) -> None:
         self._by_id: dict[str, Watcher] = {}
+        self._lock = threading.Lock()
 
     def add(self, watcher: Watcher) -> str:
-        while len(self._by_id) >= MAX_WATCHERS:  # forgotten ones: drop the oldest
-            del self._by_id[next(iter(self._by_id))]
         watcher_id = secrets.token_hex(8)
-        self._by_id[watcher_id] = watcher
+        with self._lock:
+            while len(self._by_id) >= MAX_WATCHERS:  # forgotten ones: drop the oldest
+                del self._by_id[next(iter(self._by_id))]
+            self._by_id[watcher_id] = watcher
         return watcher_id
 
     def get(self, sandbox_id: str, watcher_id: str) -> Watcher:
@@ -92,4 +96,5 @@ class Watchers:
 
     def remove(self, sandbox_id: str, watcher_id: str) -> None:
         self.get(sandbox_id, watcher_id)
-        del self._by_id[watcher_id]
+        with self._lock:
+            self._by_id.pop(watcher_id, None)

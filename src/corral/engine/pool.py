@@ -1,0 +1,184 @@
+"""Warm pools: idle sandboxes created ahead of time, claimed by a matching create.
+
+A pool is kept per image: `size` running, network-ready workspaces owned by nobody
+(`POOL_OWNER`). A create that a pooled sandbox can serve (no main command, no disk or
+volumes, air-gapped, no links or secrets: the shape of a code sandbox) claims one instead:
+the record is handed to the caller with its name, env, labels, TTL and lifecycle, and its
+limits are written to its cgroups — milliseconds instead of a boot. A background thread
+refills the pool. Pooled workspaces are ordinary records, so the reconciler re-adopts
+them after a daemon restart like any other.
+
+What a claim cannot change: the container's hostname stays the pooled one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from corral.engine.engine import Engine, utcnow
+from corral.engine.spec import Lifecycle, Limits, NetworkSpec, StorageSpec, WorkspaceRecord
+from corral.engine.states import State
+from corral.errors import Conflict, CorralError
+
+log = logging.getLogger("corral.pool")
+
+POOL_OWNER = "__pool__"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a create asks for, in the terms a pooled sandbox can satisfy."""
+
+    owner: str
+    name: str
+    image: str
+    env: dict[str, str]
+    limits: Limits
+    ttl_seconds: int | None
+    labels: dict[str, str]
+    lifecycle: Lifecycle
+
+
+def poolable(
+    command: object,
+    restart: str,
+    storage: StorageSpec,
+    network: NetworkSpec,
+    links: object,
+    secret_values: object,
+    isolation: str = "container",
+) -> bool:
+    return (
+        command is None
+        and restart == "never"
+        and storage == StorageSpec()
+        and network == NetworkSpec()
+        and not links
+        and not secret_values
+        and isolation == "container"
+    )
+
+
+class WarmPool:
+    def __init__(self, engine: Engine, sizes: dict[str, int], interval: float = 0.5) -> None:
+        self.engine = engine
+        self.sizes = dict(sizes)
+        self.interval = interval
+        self._ready: dict[str, deque[str]] = {image: deque() for image in sizes}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.claims = 0
+        self.misses = 0
+
+    # -- status ------------------------------------------------------------------------
+
+    def status(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {image: {"size": self.sizes.get(image, 0), "ready": len(ready)}
+                    for image, ready in self._ready.items()}  # fmt: skip
+
+    def resize(self, image: str, size: int) -> None:
+        with self._lock:
+            self.sizes[image] = size
+            self._ready.setdefault(image, deque())
+        self._wake.set()
+
+    # -- claim -------------------------------------------------------------------------
+
+    def claim(self, want: Claim) -> WorkspaceRecord | None:
+        """A running workspace made from a pooled sandbox, or None if none is ready."""
+        while True:
+            with self._lock:
+                ready = self._ready.get(want.image)
+                workspace_id = ready.popleft() if ready else None
+            if workspace_id is None:
+                self.misses += 1
+                self._wake.set()
+                return None
+            self._wake.set()
+            ws = self._hand_over(workspace_id, want)
+            if ws is not None:
+                self.claims += 1
+                return ws
+
+    def _hand_over(self, workspace_id: str, want: Claim) -> WorkspaceRecord | None:
+        engine = self.engine
+        with engine.locked(workspace_id):
+            try:
+                ws = engine.store.get_workspace(workspace_id, POOL_OWNER)
+            except CorralError:
+                return None
+            if ws.state != State.RUNNING or not isinstance(ws.extra.get("pid"), int):
+                return None
+            engine.runtime.update(ws.id, want.limits)
+            now = utcnow()
+            ws.owner, ws.name, ws.env, ws.labels = want.owner, want.name, want.env, want.labels
+            ws.limits, ws.lifecycle = want.limits, want.lifecycle
+            ws.ttl_seconds = want.ttl_seconds
+            ws.expires_at = None
+            if want.ttl_seconds:
+                from datetime import timedelta
+
+                ws.expires_at = now + timedelta(seconds=want.ttl_seconds)
+            ws.created_at = ws.updated_at = now
+            ws.extra["pooled"] = True
+            try:
+                engine.store.claim_workspace(ws)
+            except Conflict:
+                self._give_back(workspace_id, ws.image)
+                raise
+        engine.touch(ws.id)
+        engine.emit(ws, "state", f"{ws.name}: claimed from the warm pool -> running",
+                    action="claim", before="pooled", after="running")  # fmt: skip
+        return ws
+
+    def _give_back(self, workspace_id: str, image: str) -> None:
+        with self._lock:
+            self._ready.setdefault(image, deque()).appendleft(workspace_id)
+
+    # -- refill ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for ws in self.engine.store.list_workspaces(owner=POOL_OWNER, states=[State.RUNNING]):
+            if ws.image in self._ready:
+                self._ready[ws.image].append(ws.id)
+        self._thread = threading.Thread(target=self._loop, name="warm-pool", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                self.refill()
+            except Exception:
+                log.exception("warm pool refill failed")
+
+    def refill(self) -> None:
+        for image, size in list(self.sizes.items()):
+            while not self._stop.is_set():
+                with self._lock:
+                    ready = self._ready.setdefault(image, deque())
+                    surplus = len(ready) - size
+                    missing = -surplus
+                    victim = ready.pop() if surplus > 0 else None
+                if victim is not None:
+                    self.engine.destroy(victim, POOL_OWNER)
+                    continue
+                if missing <= 0:
+                    break
+                ws = self.engine.create(POOL_OWNER, f"pool-{image}-{utcnow():%H%M%S%f}",
+                                        image=image, pooled=False)  # fmt: skip
+                with self._lock:
+                    self._ready[image].append(ws.id)
