@@ -166,7 +166,9 @@ def docs(server: Daemon, client: httpx.Client) -> dict[str, dict[str, Any]]:
     return found
 
 
-def walk(server: Daemon, attacker_key: str, victim: Victim) -> int:
+def walk(
+    server: Daemon, attacker_key: str, victim: Victim, methods: tuple[str, ...] = METHODS
+) -> int:
     """Every operation naming a resource, with `victim`'s ids and the attacker's key."""
     headers = {**bearer(attacker_key), "X-API-Key": attacker_key}
     fake = victim.fake()
@@ -175,7 +177,7 @@ def walk(server: Daemon, attacker_key: str, victim: Victim) -> int:
         for prefix, doc in docs(server, client).items():
             for call, decoy in zip(calls(doc, prefix, victim), calls(doc, prefix, fake),
                                    strict=True):  # fmt: skip
-                if not call.references:
+                if not call.references or call.method not in methods:
                     continue
                 walked += 1
                 real, nowhere = send(client, call), send(client, decoy)
@@ -275,10 +277,11 @@ def test_every_endpoint_answers_404_for_another_tenants_resources(
 
 
 def test_walker_catches_a_leak(server: Daemon, victim: tuple[Tenant, Victim]) -> None:
-    """The walker itself: with the victim's own key everything is found, and it says so."""
+    """The walker itself: with the victim's own key its resources are found, and it says so
+    (reads only: the victim's resources stay)."""
     bob, found = victim
-    with pytest.raises(AssertionError, match="existence leaks"):
-        walk(server, bob.key, found)
+    with pytest.raises(AssertionError, match=r"GET /v1/workspaces/\{ref\}: 200"):
+        walk(server, bob.key, found, methods=("get",))
 
 
 def test_link_across_tenants_is_refused(

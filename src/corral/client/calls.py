@@ -75,6 +75,18 @@ class WorkspaceSpec(TypedDict, total=False):
     disk_path: str
     volumes: list[VolumeMount] | None
     template: str | None  # start from this template (a snapshot), by name or id
+    # The private network (air-gapped unless asked): see README "Private network".
+    internet: bool | None  # default: off, or on when egress is given
+    egress: list[str] | None  # with internet: only these IPv4 networks and domain names
+    ports: list[int] | None  # published, at /v1/workspaces/{id}/ports/{port}/ with a key
+    api_access: bool  # CORRAL_URL and CORRAL_TOKEN inside, and a way to the API
+    links: list[LinkTo] | None  # private links to existing workspaces
+
+
+class LinkTo(TypedDict, total=False):
+    to: str  # a workspace's name or id
+    port: int
+    protocol: Literal["tcp", "udp"]
 
 
 class VolumeMount(TypedDict, total=False):

@@ -266,11 +266,14 @@ class Sampler:
             wait = min(max(reading.walk_seconds * WALK_COST_FACTOR, self.interval), WALK_MAX_WAIT_S)
             tracked.disk_due = reading.monotonic + wait - self.interval / 2  # due by that tick
         snapshot = derive(tracked.reading, reading, ws)
-        memory_limit = snapshot.memory_limit_bytes
-        changes = tracked.detector.observe(snapshot.time, snapshot.cpu_percent,
-                                           snapshot.memory_bytes, memory_limit)  # fmt: skip
         previous = tracked.snapshot
-        with self._lock:
+        with self._lock:  # queries read the detector's active anomalies from other threads
+            changes = tracked.detector.observe(
+                snapshot.time,
+                snapshot.cpu_percent,
+                snapshot.memory_bytes,
+                snapshot.memory_limit_bytes,
+            )
             tracked.history.append(snapshot.point())
             tracked.reading, tracked.snapshot = reading, snapshot
             self._tracked[ws.id] = tracked

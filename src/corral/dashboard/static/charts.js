@@ -117,7 +117,8 @@ export class LineChart {
     }
     for (let i = 0; i <= 4; i++) {
       const t = t0 + ((t1 - t0) * i) / 4;
-      this.svg.append(s("text", { x: x(t), y: height - 5, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" }, shortClock(t)));
+      const label = t1 - t0 <= 15 * 60e3 ? clock(t) : shortClock(t);
+      this.svg.append(s("text", { x: x(t), y: height - 5, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" }, label));
     }
     for (const sr of this.series) {
       const id = `grad-${++gradientIds}`;

@@ -36,7 +36,7 @@ export function workspacePage({ id, navigate }) {
     disk: tile("Disk"), life: tile("TTL · restarts") };
   const charts = {
     cpu: new LineChart({ series: [{ key: "cpu", label: "CPU", color: "#8ea8ff" }], format: (v) => percent(v, 0), minTop: 12 }),
-    memory: new LineChart({ series: [{ key: "memory", label: "Memory", color: "#5ee6b5" }], format: (v) => bytes(v, 0), minTop: 1.5 * 2 ** 20, binary: true }),
+    memory: new LineChart({ series: [{ key: "memory", label: "Memory", color: "#5ee6b5" }], format: (v) => bytes(v), minTop: 1.5 * 2 ** 20, binary: true }),
     net: new LineChart({ series: [{ key: "rx", label: "Received", color: "#5cc8e8" }, { key: "tx", label: "Sent", color: "#b591ff" }],
       format: (v) => rate(v), minTop: 1536, binary: true }),
   };
@@ -125,7 +125,7 @@ export function workspacePage({ id, navigate }) {
     const history = m?.history || [];
     // A workspace younger than the range fills the chart from its first sample on.
     const t1 = Date.now();
-    const t0 = Math.max(t1 - RANGES[state.range] * 1000, Math.min(Date.parse(state.ws.created_at), t1 - 60e3));
+    const t0 = Math.max(t1 - RANGES[state.range] * 1000, Math.min(Date.parse(state.ws.created_at), t1 - 30e3));
     const points = history.map((p) => ({ t: Date.parse(p.time), cpu: p.cpu_percent, memory: p.memory_bytes, rx: p.net_rx_bytes_per_s, tx: p.net_tx_bytes_per_s }));
     charts.cpu.update(points, [t0, t1]);
     charts.memory.update(points, [t0, t1]);

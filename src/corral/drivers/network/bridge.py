@@ -135,7 +135,8 @@ class BridgeNetwork:
         # conntrack table, ~10 ms) and deleting veths (~25 ms).
         self._background: netns.Worker | None = None
         self._cuts: list[Cut] = []  # waiting for the cutter; one listing serves them all
-        self._cuts_lock = threading.Lock()
+        self._unporting: set[str] = set()  # hub ends waiting to be deleted
+        self._chores_lock = threading.Lock()  # guards both
         self._relay: Relay | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one apply at a time; guards the fields below
@@ -264,6 +265,10 @@ class BridgeNetwork:
     def attach(self, endpoint: Endpoint) -> Attachment:
         path = self.netns_dir / endpoint.workspace_id
         port = port_name(endpoint.workspace_id)
+        with self._chores_lock:
+            pending = port in self._unporting
+        if pending and self._background is not None:  # re-attached right after a detach
+            self._background.call(lambda: None)  # let that deletion pass first
         netns.in_thread(lambda: self._plumb(path, endpoint, port), "netns-attach")
         self._hub_call(self._enslave, port)
         files = self.files_dir / endpoint.workspace_id
@@ -319,6 +324,13 @@ class BridgeNetwork:
         # Isolated ports cannot exchange frames: workspaces only talk through the router.
         ipr.brport("set", index=index, isolated=1)
 
+    def _unport_later(self, port: str) -> None:
+        try:
+            self._unport(port)
+        finally:
+            with self._chores_lock:
+                self._unporting.discard(port)
+
     def _unport(self, port: str) -> None:
         ipr = self._hub()
         index = _index(ipr, port)
@@ -338,7 +350,10 @@ class BridgeNetwork:
             for name in ("hosts", "resolv.conf"):
                 self._written.pop(self.files_dir / workspace_id / name, None)
         if self._background is not None:
-            self._background.submit(self._unport, port_name(workspace_id))
+            port = port_name(workspace_id)
+            with self._chores_lock:
+                self._unporting.add(port)
+            self._background.submit(self._unport_later, port)
 
     def attached(self) -> list[str]:
         found: set[str] = set()
@@ -356,11 +371,12 @@ class BridgeNetwork:
     # -- policy -------------------------------------------------------------------------
 
     def apply(self, policy: Policy) -> None:
-        with self._lock:
-            self._apply(policy)
-
-    def _apply(self, policy: Policy) -> None:
+        # A name seen for the first time is resolved now: outside the lock, as DNS can wait.
         resolved = self._domains.addresses(egress_domains(policy))
+        with self._lock:
+            self._apply(policy, resolved)
+
+    def _apply(self, policy: Policy, resolved: dict[str, tuple[str, ...]]) -> None:
         api_port = self.api[1] if self.api else None
         ruleset = hub_ruleset(self.layout, policy, api_port=api_port,
                               resolvers=self.nameservers, resolved=resolved)  # fmt: skip
@@ -385,7 +401,7 @@ class BridgeNetwork:
     def _schedule_cuts(self, cuts: list[Cut]) -> None:
         if not cuts or self._background is None:
             return
-        with self._cuts_lock:
+        with self._chores_lock:
             idle = not self._cuts
             self._cuts += cuts
         if idle:
@@ -393,7 +409,7 @@ class BridgeNetwork:
 
     def _cut_flows(self) -> None:
         """In the hub: end the tracked flows that a policy change no longer allows."""
-        with self._cuts_lock:
+        with self._chores_lock:
             cuts, self._cuts = self._cuts, []
         subnet = self.layout.subnet
         conntrack.delete(
@@ -414,9 +430,10 @@ class BridgeNetwork:
     def _refresh_loop(self) -> None:
         while not self._stop.wait(self.refresh_s):
             try:
-                with self._lock:
-                    if self._domains.refresh(egress_domains(self._policy)):
-                        self._apply(self._policy)
+                if self._domains.refresh(egress_domains(self._policy)):
+                    with self._lock:
+                        policy = self._policy
+                        self._apply(policy, self._domains.addresses(egress_domains(policy)))
             except Exception:  # keep refreshing; the next round may succeed
                 log.exception("refreshing egress domains failed")
 
