@@ -285,6 +285,8 @@ class Engine:
                 self._boot(ws, phase="create")
             except BaseException as exc:
                 self._roll_back_create(ws, exc)
+                if isinstance(exc, Exception) and not isinstance(exc, CorralError):
+                    raise RuntimeFailure(f"could not create the workspace: {exc}") from exc
                 raise
             self._transition(ws, Action.CREATED)
         log.info("created workspace %s (%s)", ws.id, ws.name)

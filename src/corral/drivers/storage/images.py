@@ -10,7 +10,9 @@ unpacked OCI image).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import threading
 from pathlib import Path
 
 from corral.drivers.runtime.base import Mount
@@ -35,6 +37,7 @@ _HOST_ETC_BINDS = ("alternatives", "ssl", "ca-certificates", "ld.so.cache", "loc
 class ImageStore:
     def __init__(self, images_dir: Path) -> None:
         self.images_dir = images_dir
+        self._build_lock = threading.Lock()
 
     def names(self) -> list[str]:
         found = {HOST_IMAGE}
@@ -68,8 +71,13 @@ class ImageStore:
         root = base / "rootfs"
         if root.is_dir():
             return root
-        staging = base / f"staging-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
+        with self._build_lock:  # the first creates may come all at once
+            if not root.is_dir():
+                self._build_host_skeleton(base, root)
+        return root
+
+    def _build_host_skeleton(self, base: Path, root: Path) -> None:
+        staging = base / f"staging-{os.getpid()}-{secrets.token_hex(4)}"
         for directory in ("usr", "etc", "proc", "sys", "dev", "tmp", "run", "root", "home/user",
                           "var/tmp", "var/log", "var/cache", "var/lib", "data", "mnt", "opt",
                           "srv", ".corral"):  # fmt: skip
@@ -93,5 +101,9 @@ class ImageStore:
                 target.mkdir(exist_ok=True)
             elif os.path.exists(f"/etc/{entry}"):
                 target.touch()
-        staging.rename(root)
-        return root
+        try:
+            staging.rename(root)
+        except OSError:  # another process built it first
+            shutil.rmtree(staging, ignore_errors=True)
+            if not root.is_dir():
+                raise
