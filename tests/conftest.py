@@ -230,6 +230,18 @@ def _remove_hubs() -> Iterator[None]:
         shutil.rmtree(daemon.run_dir, ignore_errors=True)
 
 
+def release_disks(daemon: Daemon) -> None:
+    """Unmount whatever disks (volumes of a tenant a test forgot...) are still mounted."""
+    from corral.drivers import linux
+    from corral.drivers.storage.loop import detach
+
+    for point in linux.mountpoints_under(str(daemon.run_dir / "disks")):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    for device, backing in backing_files().items():
+        if backing.startswith(str(daemon.state_dir) + "/"):
+            detach(device)
+
+
 def cgroup_dirs(ids: set[str]) -> list[str]:
     left = []
     for controller in ("memory", "pids", "cpu", "freezer", "unified"):
@@ -264,6 +276,7 @@ def server() -> Iterator[Daemon]:
             daemon.stop()
         left = leaks(daemon)
         cgroups_left = cgroup_dirs(seen)
+        release_disks(daemon)  # a failed run must not leave disks mounted on the host
         shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(daemon.run_dir, ignore_errors=True)
         assert not left, f"leaked after the suite: {left}"

@@ -108,15 +108,15 @@ def serve(settings: Settings) -> None:
     )
     store, engine, cgroup_mode = build_engine(settings)
     key = ensure_admin_key(settings, store)
-    tenancy = Tenancy(store, engine).attach()  # quotas, child policies, cascade
     reconcile(engine)
-    tenancy.sweep()  # children whose parent was destroyed while the daemon was down
     supervisor = Supervisor(engine, settings.supervise_interval, settings.restart_backoff_cap)
     supervisor.start()
     sampler = Sampler(engine, settings.metrics_interval)
     sampler.start()
     webhooks = Webhooks(store)
     engine.events.listeners.append(webhooks.on_event)
+    tenancy = Tenancy(store, engine, webhooks).attach()  # quotas, child policies, cascade
+    tenancy.sweep()  # children whose parent was destroyed while the daemon was down
     webhooks.start()
     app = create_app(settings, store, engine, cgroup_mode, sampler)
     app.state.webhooks = webhooks

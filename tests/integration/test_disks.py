@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import Daemon, leaks
+from tests.conftest import Daemon, free_port, leaks, release_disks
 from tests.integration.test_crash_safety import crash_at, restart_clean
 
 from corral.drivers.network.bridge import remove_hub
@@ -257,8 +257,6 @@ def test_failed_create_with_a_disk_leaves_nothing(server: Daemon, http: httpx.Cl
 
 @pytest.fixture
 def crashy(server: Daemon, request: pytest.FixtureRequest) -> Iterator[Daemon]:
-    from tests.conftest import free_port
-
     name = request.node.callspec.id.replace(".", "-")
     # Its own run dir, not below the session daemon's (whose leak check would see its hub).
     daemon = Daemon(state_dir=server.state_dir.parent / f"crash-disk-{name}",
@@ -266,14 +264,21 @@ def crashy(server: Daemon, request: pytest.FixtureRequest) -> Iterator[Daemon]:
                     port=free_port())  # fmt: skip
     daemon.start()
     yield daemon
-    with daemon.http() as http:
-        for ws in http.get("/v1/workspaces").json()["workspaces"]:
-            http.delete(f"/v1/workspaces/{ws['id']}")
-    daemon.stop()
-    assert not leaks(daemon), leaks(daemon)
-    with contextlib.suppress(Exception):  # its hub (the session's cleanup may not reach it)
-        remove_hub(daemon.run_dir)
-    shutil.rmtree(daemon.run_dir, ignore_errors=True)
+    try:
+        if daemon.proc is None or daemon.proc.poll() is not None:  # the test left it down
+            daemon.extra_env = {}
+            daemon.start()
+        with daemon.http() as http:
+            for ws in http.get("/v1/workspaces").json()["workspaces"]:
+                http.delete(f"/v1/workspaces/{ws['id']}")
+        daemon.stop()
+        left = leaks(daemon)
+    finally:
+        release_disks(daemon)
+        with contextlib.suppress(Exception):  # its hub (the session's cleanup may not reach it)
+            remove_hub(daemon.run_dir)
+        shutil.rmtree(daemon.run_dir, ignore_errors=True)
+    assert not left, left
 
 
 @pytest.mark.parametrize("point", ["create.disk", "create.runtime", "destroy.disk"])

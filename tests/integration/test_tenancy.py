@@ -6,6 +6,7 @@ Also the `tenants` fixture the other tenancy tests use: a tenant with its own ke
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -44,8 +45,9 @@ def bearer(key: str) -> dict[str, str]:
 MakeTenant = Callable[..., Tenant]
 
 
-@pytest.fixture
-def tenants(server: Daemon, http: httpx.Client) -> Iterator[MakeTenant]:
+@contextlib.contextmanager
+def tenant_factory(server: Daemon, http: httpx.Client) -> Iterator[MakeTenant]:
+    """`make(prefix, **quotas)`: a new tenant with a key; all deleted at the end."""
     made: list[Tenant] = []
 
     def make(prefix: str = "t", **quotas: Any) -> Tenant:
@@ -59,10 +61,18 @@ def tenants(server: Daemon, http: httpx.Client) -> Iterator[MakeTenant]:
         made.append(tenant)
         return tenant
 
-    yield make
-    for tenant in made:
-        tenant.http.close()
-        http.delete(f"/v1/admin/tenants/{tenant.name}")
+    try:
+        yield make
+    finally:
+        for tenant in made:
+            tenant.http.close()
+            http.delete(f"/v1/admin/tenants/{tenant.name}")
+
+
+@pytest.fixture
+def tenants(server: Daemon, http: httpx.Client) -> Iterator[MakeTenant]:
+    with tenant_factory(server, http) as make:
+        yield make
 
 
 def db_rows(server: Daemon, query: str, *args: object) -> list[tuple[Any, ...]]:

@@ -30,7 +30,11 @@ def resolve(
     """The connection to use; on the daemon's own host the admin key file is the fallback."""
     return Connection(
         url=(url or os.environ.get("CORRAL_URL") or DEFAULT_URL).rstrip("/"),
-        api_key=api_key or os.environ.get("CORRAL_API_KEY") or _admin_key(),
+        # CORRAL_TOKEN: a workspace's own scoped token, set inside it with api_access.
+        api_key=api_key
+        or os.environ.get("CORRAL_API_KEY")
+        or os.environ.get("CORRAL_TOKEN")
+        or _admin_key(),
         timeout=timeout,
     )
 

@@ -37,6 +37,7 @@ from corral.engine.admission import Admission, AdmitAll
 from corral.engine.disks import KeyedDisks, workspace_disk
 from corral.engine.events import Events
 from corral.engine.networking import Networking
+from corral.engine.sdk import sdk_env, sdk_mounts
 from corral.engine.snapshots import Seed, Snapshots
 from corral.engine.spec import (
     EnvValue,
@@ -157,18 +158,20 @@ class Engine:
         faults.point(f"{phase}.network")
         log_path = self.log_path(ws.id)
         log_path.touch(exist_ok=True)
+        sdk = ws.network.api_access
         return ContainerSpec(
             id=ws.id,
             rootfs=rootfs.path,
             command=ws.command,
-            env=self._base_env(ws),
+            env={**sdk_env(), **self._base_env(ws)} if sdk else self._base_env(ws),
             hostname=ws.name,
             netns=attachment.netns,
             log_path=log_path,
             cpu=ws.limits.cpu,
             memory_mib=ws.limits.memory_mib,
             pids=ws.limits.pids,
-            mounts=rootfs.mounts + attachment.mounts + self._storage_mounts(ws),
+            mounts=rootfs.mounts + attachment.mounts + self._storage_mounts(ws)
+            + (sdk_mounts() if sdk else ()),
             isolation=level_of(ws.runtime),
         )
 

@@ -63,6 +63,15 @@ class TenancyRows:
         with self._engine.connect() as conn:
             return [_from_row(row) for row in conn.execute(query).mappings()]
 
+    def owners(self, tenant: str) -> set[str]:
+        """Every owner of the tenant that holds anything: itself and its workspaces' scopes."""
+        found = {tenant}
+        for table in (t.workspaces, t.volumes, t.templates, t.secrets, t.webhooks):
+            query = select(table.c.owner).distinct().where(_of_tenant(table.c.owner, tenant))
+            with self._engine.connect() as conn:
+                found.update(row[0] for row in conn.execute(query))
+        return found
+
     def volumes_mib(self, tenant: str) -> int:
         query = select(func.coalesce(func.sum(t.volumes.c.size_mib), 0)).where(
             _of_tenant(t.volumes.c.owner, tenant)

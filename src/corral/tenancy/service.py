@@ -23,6 +23,7 @@ from corral.engine.engine import Engine
 from corral.engine.events import Event
 from corral.engine.spec import WorkspaceRecord
 from corral.engine.states import State
+from corral.engine.webhooks import Webhooks
 from corral.errors import Conflict, CorralError, Forbidden, InvalidSpec, NotFound
 from corral.store import Store
 from corral.store.api_keys import issue_key
@@ -51,9 +52,10 @@ class Tenant:
 
 
 class Tenancy:
-    def __init__(self, store: Store, engine: Engine) -> None:
+    def __init__(self, store: Store, engine: Engine, webhooks: Webhooks | None = None) -> None:
         self.store = store
         self.engine = engine
+        self.webhooks = webhooks
         self.rows = TenancyRows(store)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -100,8 +102,9 @@ class Tenancy:
         return Usage.of(self.rows.workspaces(name), self.rows.volumes_mib(name))
 
     def delete_tenant(self, name: str) -> int:
-        """The tenant's keys are revoked first (nothing new can start), then every one of its
-        workspaces is destroyed (disks crypto-erased); returns how many."""
+        """Account deletion: the tenant's keys are revoked first (nothing new can start), then
+        every workspace is destroyed, every template, volume, secret and webhook deleted
+        (disks and keys crypto-erased); returns how many workspaces were destroyed."""
         if name == ADMIN_TENANT:
             raise Forbidden("the admin tenant cannot be deleted")
         self.tenant(name)
@@ -112,8 +115,24 @@ class Tenancy:
             with contextlib.suppress(NotFound):
                 if self.engine.destroy(ws.id, ws.owner).state == State.DESTROYED:
                     destroyed += 1
+        for owner in self.rows.owners(name):
+            self._delete_owned(owner)
         self.rows.delete_tenant(name)
         return destroyed
+
+    def _delete_owned(self, owner: str) -> None:
+        """What outlives workspaces: templates (newest first: they stack), volumes, secrets,
+        webhooks."""
+        engine = self.engine
+        for template in sorted(engine.snapshots.list(owner), key=lambda t: t.created_at,
+                               reverse=True):  # fmt: skip
+            engine.snapshots.delete(template.id, owner)
+        for volume in engine.volumes.list(owner):
+            engine.volumes.delete(volume.id, owner)
+        for secret in engine.secrets.list(owner):
+            engine.secrets.delete(owner, secret.name)
+        for hook in self.webhooks.list(owner) if self.webhooks else ():
+            self.webhooks.delete(owner, hook.id)
 
     # -- keys -----------------------------------------------------------------------------------
 
