@@ -50,7 +50,6 @@ class Daemon:
 
     def __post_init__(self) -> None:
         self.log_path = self.state_dir.parent / f"daemon-{self.port}.log"
-        _daemons.append(self)
 
     @property
     def url(self) -> str:
@@ -121,7 +120,7 @@ def leaks(daemon: Daemon) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     with open("/proc/self/mountinfo") as f:
         mounts = [line.split()[4] for line in f]
-    hub = str(daemon.run_dir / "hub.netns")  # the daemon's own (see _remove_hubs)
+    hub = str(daemon.run_dir / "hub.netns")  # the daemon's own (see remove_hubs)
     roots = (str(daemon.state_dir), str(daemon.run_dir))  # not /run/x-2 for /run/x
     found["mounts"] = [m for m in mounts if m != hub
                        and any(m == r or m.startswith(r + "/") for r in roots)]  # fmt: skip
@@ -148,7 +147,6 @@ def leaks(daemon: Daemon) -> dict[str, list[str]]:
 
 # -- the private network: a subnet per daemon, leak checks, hub removal ----------------------
 
-_daemons: list[Daemon] = []
 _subnets_taken: set[str] = set()
 
 
@@ -217,17 +215,14 @@ def network_leaks(daemon: Daemon) -> dict[str, list[str]]:
     return found
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _remove_hubs() -> Iterator[None]:
-    """After the session, each daemon's hub (namespace, host veth, nft table) goes too."""
-    yield
+def remove_hubs(run_dir: Path) -> None:
+    """Remove the network hubs (namespace, host veth, nft table) of a session's daemons: the
+    one in `run_dir` and those in `<run_dir>-*` (the extra daemons some tests start)."""
     from corral.drivers.network.bridge import remove_hub
 
-    for daemon in _daemons:
-        if daemon.proc is not None and daemon.proc.poll() is None:
-            daemon.stop()
-        remove_hub(daemon.run_dir)
-        shutil.rmtree(daemon.run_dir, ignore_errors=True)
+    for path in [run_dir, *run_dir.parent.glob(f"{run_dir.name}-*")]:
+        remove_hub(path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def release_disks(daemon: Daemon) -> None:
@@ -278,7 +273,7 @@ def server() -> Iterator[Daemon]:
         cgroups_left = cgroup_dirs(seen)
         release_disks(daemon)  # a failed run must not leave disks mounted on the host
         shutil.rmtree(base, ignore_errors=True)
-        shutil.rmtree(daemon.run_dir, ignore_errors=True)
+        remove_hubs(daemon.run_dir)  # every daemon of the session is stopped by now
         assert not left, f"leaked after the suite: {left}"
         assert not cgroups_left, f"leaked cgroups: {cgroups_left}"
 

@@ -129,8 +129,12 @@ class Engine:
         self.events.emit(ws.owner, ws.id, type, f"{ws.name}: {message}", **data)
 
     def _base_env(self, ws: WorkspaceRecord) -> dict[str, str]:
-        return {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": ws.name, **ws.env,
-                **secret_env.reveal(self.keyring, self.secrets, ws)}  # fmt: skip
+        env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": ws.name, **ws.env,
+               **secret_env.reveal(self.keyring, self.secrets, ws)}  # fmt: skip
+        if ws.network.api_access:  # the SDK bound in by `sdk_mounts`, after the user's path
+            paths = [env.get("PYTHONPATH", ""), sdk_env()["PYTHONPATH"]]
+            env["PYTHONPATH"] = ":".join(p for p in paths if p)
+        return env
 
     def _secret_users(self, owner: str, secret: str) -> list[str]:
         return [ws.name for ws in self.store.list_workspaces(owner)
@@ -163,7 +167,7 @@ class Engine:
             id=ws.id,
             rootfs=rootfs.path,
             command=ws.command,
-            env={**sdk_env(), **self._base_env(ws)} if sdk else self._base_env(ws),
+            env=self._base_env(ws),
             hostname=ws.name,
             netns=attachment.netns,
             log_path=log_path,
