@@ -245,10 +245,12 @@ def test_two_users_attack_each_other_and_see_nothing(
         api = found.pop("api")
         assert not any(found.values()), f"{attacker.tenant} found {found}"
         assert set(api.values()) == {404}, api
-        # The network: the victim listens on 7000; the attacker cannot connect.
+        # The network: the victim listens on 7000 (it reaches itself there); the attacker
+        # cannot connect.
         if victim.ws["ip"]:
-            assert not reached(probe(attacker.http, attacker.ws["id"], f"{victim.ws['ip']}:7000",
-                                     timeout=1))  # fmt: skip
+            target = f"{victim.ws['ip']}:7000"
+            assert reached(probe(victim.http, victim.ws["id"], target, timeout=2)) == {target}
+            assert not reached(probe(attacker.http, attacker.ws["id"], target, timeout=1))
         # And from outside, with the attacker's own key and token, on every endpoint.
         with httpx.Client(base_url=server.url, headers=bearer(attacker.key)) as client:
             assert client.get(f"/v1/workspaces/{victim.ws['id']}").status_code == 404
