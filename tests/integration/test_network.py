@@ -184,7 +184,9 @@ def test_air_gapped_workspace_reaches_nothing(
         listener.close()
     assert not reached(got), got
     assert accepted == ["127.0.0.1"], f"the host accepted connections from a workspace: {accepted}"
-    # Nothing in its routing table leads anywhere but the hub, and DNS has nowhere to go.
+    # No route out at all (only the private subnet, through the hub); DNS has nowhere to go.
+    routes = ok(http, lonely["id"], "ip route show")
+    assert "default" not in routes and str(subnet) in routes, routes
     assert run(http, lonely["id"], ["python3", "-c", "import socket; "
                "socket.getaddrinfo('example.com', 80)"], timeout=10)["exit_code"] != 0  # fmt: skip
 

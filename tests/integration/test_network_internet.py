@@ -173,12 +173,15 @@ def test_internet_is_switched_live(http: httpx.Client, internet: Internet) -> No
     ws = make(http, "toggled")
     site = f"http://{internet.site_a}/"
     assert fetch(http, ws["id"], site).startswith("fail")
+    assert "default" not in ok(http, ws["id"], "ip route show")  # air-gapped: no route out
     on = http.post(f"/v1/workspaces/{ws['id']}/network", json={"internet": True})
     assert on.status_code == 200 and on.json()["internet"] is True
     assert fetch(http, ws["id"], site).startswith("site ")
+    assert "default via" in ok(http, ws["id"], "ip route show")
     off = http.post(f"/v1/workspaces/{ws['id']}/network", json={"internet": False})
     assert off.json()["internet"] is False
     assert fetch(http, ws["id"], site).startswith("fail")
+    assert "default" not in ok(http, ws["id"], "ip route show")
 
 
 def test_egress_allow_list(http: httpx.Client, internet: Internet) -> None:

@@ -7,7 +7,8 @@ Topology (see `layout` for names and addresses):
                                  br0 10.77.0.1 (gateway)
                                  up0 ---------------veth---------- crl<suffix> -> uplink (NAT)
 
-A workspace has a /32 address and a default route through the gateway, and bridge ports are
+A workspace has a /32 address and a route to the subnet through the gateway (plus a default
+route when it has internet: air-gapped, it has no route out at all), and bridge ports are
 isolated, so every packet between workspaces is routed by the hub and passes its `inet`
 forward filter (`rules`). The hub and the workspace namespaces outlive the daemon (they are
 pinned by bind mounts under the run directory), so a restarted daemon re-adopts them and
@@ -145,6 +146,7 @@ class BridgeNetwork:
         self._domains = DomainCache()
         self._forwarding = False
         self._written: dict[Path, str] = {}  # name files' contents, to skip unchanged ones
+        self._routed: dict[str, bool] = {}  # whether a workspace has a default route
         # Netlink handles of the hub's threads (each thread its own).
         self._hub_local = threading.local()
 
@@ -269,11 +271,16 @@ class BridgeNetwork:
             pending = port in self._unporting
         if pending and self._background is not None:  # re-attached right after a detach
             self._background.call(lambda: None)  # let that deletion pass first
-        netns.in_thread(lambda: self._plumb(path, endpoint, port), "netns-attach")
+        fresh = netns.in_thread(lambda: self._plumb(path, endpoint, port), "netns-attach")
         self._hub_call(self._enslave, port)
         files = self.files_dir / endpoint.workspace_id
         files.mkdir(parents=True, exist_ok=True)
         with self._lock:
+            if fresh:
+                self._routed[endpoint.workspace_id] = False  # as _plumb leaves it
+            else:
+                self._routed.pop(endpoint.workspace_id, None)  # unknown: set it either way
+            self._route_out(endpoint.workspace_id, endpoint.internet)
             self._write_files(endpoint, self._policy)
         return Attachment(
             netns=str(path),
@@ -281,8 +288,9 @@ class BridgeNetwork:
                     Mount(str(files / "resolv.conf"), "/etc/resolv.conf")),  # fmt: skip
         )
 
-    def _plumb(self, path: Path, ep: Endpoint, port: str) -> None:
-        """In a throwaway thread: enter (or make) the workspace's namespace, set up eth0."""
+    def _plumb(self, path: Path, ep: Endpoint, port: str) -> bool:
+        """In a throwaway thread: enter (or make) the workspace's namespace, set up eth0;
+        whether it had to (False: it was there, as for a stopped workspace's restart)."""
         if netns.is_netns(path):
             netns.enter(path)
         else:
@@ -294,7 +302,7 @@ class BridgeNetwork:
             index = _index(ipr, WORKSPACE_IFNAME)
             if index is not None:
                 if any(a.get_attr("IFA_ADDRESS") == ep.ip for a in ipr.get_addr(index=index)):
-                    return  # already plumbed (a restart of a stopped workspace)
+                    return False
                 ipr.link("del", index=index)
             hub_fd = os.open(self.hub_path, os.O_RDONLY | os.O_CLOEXEC)
             try:
@@ -313,7 +321,32 @@ class BridgeNetwork:
             ipr.addr("add", index=index, address=ep.ip, prefixlen=32)
             ipr.link("set", index=index, state="up")
             ipr.route("add", dst=f"{gateway}/32", oif=index, scope=RT_SCOPE_LINK)
-            ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=index)
+            # The private subnet only: its way to link targets. A default route comes with
+            # internet (`_route_out`); air-gapped, a workspace has no route out at all.
+            ipr.route("add", dst=str(self.layout.subnet), gateway=gateway, oif=index)
+        return True
+
+    def _route_out(self, workspace_id: str, internet: bool) -> None:
+        """Give a workspace a default route (through the hub) or take it away."""
+        if self._routed.get(workspace_id) == internet:
+            return
+        path = self.netns_dir / workspace_id
+
+        def change() -> None:
+            netns.enter(path)
+            with IPRoute() as ipr:
+                index = _index(ipr, WORKSPACE_IFNAME)
+                if index is None:
+                    return
+                if internet:
+                    ipr.route("replace", dst="0.0.0.0/0", gateway=self.layout.gateway, oif=index)
+                else:
+                    with contextlib.suppress(NetlinkError):  # ESRCH: there was none
+                        ipr.route("del", dst="0.0.0.0/0", oif=index)
+
+        if netns.is_netns(path):
+            netns.in_thread(change, "netns-route")
+            self._routed[workspace_id] = internet
 
     def _enslave(self, port: str) -> None:
         ipr = self._hub()
@@ -349,6 +382,7 @@ class BridgeNetwork:
         with self._lock:
             for name in ("hosts", "resolv.conf"):
                 self._written.pop(self.files_dir / workspace_id / name, None)
+            self._routed.pop(workspace_id, None)
         if self._background is not None:
             port = port_name(workspace_id)
             with self._chores_lock:
@@ -391,6 +425,7 @@ class BridgeNetwork:
             self._forwarding = True
         for ep in policy.endpoints:
             if (self.files_dir / ep.workspace_id).is_dir():
+                self._route_out(ep.workspace_id, ep.internet)
                 self._write_files(ep, policy)
 
     def _hub_rules(self, ruleset: str) -> None:
