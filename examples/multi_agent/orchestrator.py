@@ -24,14 +24,17 @@ body = json.dumps({{"text": {text}}}).encode()
 urllib.request.urlopen(urllib.request.Request(
     "http://{me}.corral.internal:9000/{role}", data=body, method="POST"), timeout=10)
 """
-RESEARCH = "import sys, urllib.request; page = urllib.request.urlopen(sys.argv[1], timeout=10).read()"
+RESEARCH = (
+    "import sys, urllib.request; page = urllib.request.urlopen(sys.argv[1], timeout=10).read()"
+)
 SOLUTION = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"
 TEST = "import sys; sys.path.insert(0, '/work'); from solution import fib; ok = fib(10) == 55"
 
 
 class Inbox(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
-        INBOX[self.path.strip("/")] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["text"]
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        INBOX[self.path.strip("/")] = json.loads(body)["text"]
         self.send_response(204)
         self.end_headers()
 
