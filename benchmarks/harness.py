@@ -84,7 +84,8 @@ def daemon(**env: str) -> Iterator[BenchDaemon]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "corral.cli", "serve"],
         env={**os.environ, "CORRAL_STATE_DIR": str(base / "state"), "CORRAL_RUN_DIR": str(run_dir),
-             "CORRAL_PORT": str(port), "CORRAL_LOG_LEVEL": "WARNING", **env},
+             "CORRAL_PORT": str(port), "CORRAL_LOG_LEVEL": "WARNING", "CORRAL_WARM_POOL": "",
+             **env},
         stdout=subprocess.DEVNULL, stderr=open(base / "daemon.log", "wb"), start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -68,6 +68,7 @@ class Daemon:
             "CORRAL_RUNTIME": self.runtime,
             "CORRAL_URL": self.url,
             "CORRAL_METRICS_INTERVAL": "1",  # sample fast enough for tests to see history
+            "CORRAL_WARM_POOL": "",  # no pool unless a test asks for one (test_pool.py)
             "CORRAL_SUBNET": self.subnet,
             **self.extra_env,
         }

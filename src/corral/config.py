@@ -44,6 +44,8 @@ class Settings:
     master_key_path: Path | None = field(
         default_factory=lambda: Path(p) if (p := os.environ.get("CORRAL_MASTER_KEY_FILE")) else None
     )
+    # Warm pools: "image=size,..." (e.g. "host=4"); empty: none.
+    warm_pool: str = field(default_factory=lambda: os.environ.get("CORRAL_WARM_POOL", "host=2"))
     # On shutdown, stop every workspace (default: leave them running, re-adopted on start).
     stop_workspaces_on_exit: bool = field(
         default_factory=lambda: os.environ.get("CORRAL_STOP_ON_EXIT", "") in ("1", "true")
@@ -92,3 +94,14 @@ class Settings:
 
     def workspace_dir(self, workspace_id: str) -> Path:
         return self.workspaces_dir / workspace_id
+
+
+def parse_pools(spec: str) -> dict[str, int]:
+    """`"host=4,debian=2"` -> {"host": 4, "debian": 2}."""
+    pools: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        image, sep, size = item.partition("=")
+        if not sep or not size.isdigit():
+            raise ValueError(f"CORRAL_WARM_POOL entry {item!r} must look like image=size")
+        pools[image] = int(size)
+    return pools

@@ -10,7 +10,7 @@ import uvicorn
 
 from corral.api.app import create_app
 from corral.api.auth import create_key
-from corral.config import Settings
+from corral.config import Settings, parse_pools
 from corral.drivers import linux
 from corral.drivers.network.bridge import BridgeNetwork
 from corral.drivers.runtime import cgroups
@@ -24,6 +24,7 @@ from corral.drivers.storage.disks import EncryptedDisks
 from corral.drivers.storage.images import ImageStore
 from corral.drivers.storage.overlay import OverlayStorage
 from corral.engine.engine import Engine
+from corral.engine.pool import WarmPool
 from corral.engine.reconciler import reconcile
 from corral.engine.states import State
 from corral.engine.supervisor import Supervisor
@@ -118,6 +119,9 @@ def serve(settings: Settings) -> None:
     tenancy = Tenancy(store, engine, webhooks).attach()  # quotas, child policies, cascade
     tenancy.sweep()  # children whose parent was destroyed while the daemon was down
     webhooks.start()
+    if pools := parse_pools(settings.warm_pool):
+        engine.pool = WarmPool(engine, pools)
+        engine.pool.start()
     app = create_app(settings, store, engine, cgroup_mode, sampler)
     app.state.webhooks = webhooks
     app.state.tenancy = tenancy
@@ -132,6 +136,8 @@ def serve(settings: Settings) -> None:
         # Workspaces outlive the daemon: shutting down leaves them running for re-adoption.
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
+        if engine.pool is not None:
+            engine.pool.stop()
         sampler.stop()
         supervisor.stop()
         webhooks.stop()

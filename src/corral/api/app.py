@@ -13,6 +13,7 @@ from corral.api.routes import (
     links,
     metrics,
     network,
+    pools,
     ports,
     secrets,
     snapshots,
@@ -52,7 +53,7 @@ def create_app(
     # exec before workspaces: POST /{ref}/exec must not be taken for POST /{ref}/{action}.
     # Likewise snapshots: POST /{ref}/snapshot and /{ref}/fork, and POST /{ref}/network.
     for module in (system, events, webhooks, exec_routes, files, metrics, snapshots, secrets,
-                   volumes, admin, links, network, ports, workspaces):  # fmt: skip
+                   volumes, pools, admin, links, network, ports, workspaces):  # fmt: skip
         app.include_router(module.router)
     dashboard.install(app)
     e2b.mount(app)  # E2B's API at /e2b, its in-sandbox protocol at /e2b/envd

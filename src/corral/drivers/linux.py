@@ -107,3 +107,32 @@ def fstatfs_type(fd: int) -> int:
     buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
     _check(_libc.fstatfs(fd, buf))
     return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+
+
+CLONE_NEWUTS = 0x04000000
+
+
+def set_hostname_of(pid: int, hostname: str) -> None:
+    """Set the hostname in the UTS namespace of process `pid` (from a short-lived thread,
+    since a namespace is per thread: the daemon's other threads are not affected)."""
+    error: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            fd = os.open(f"/proc/{pid}/ns/uts", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _check(_libc.setns(fd, CLONE_NEWUTS))
+            finally:
+                os.close(fd)
+            name = hostname.encode()
+            _check(_libc.sethostname(name, len(name)))
+        except BaseException as exc:
+            error.append(exc)
+
+    import threading
+
+    thread = threading.Thread(target=work, name="set-hostname")
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]

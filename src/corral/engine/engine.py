@@ -37,6 +37,7 @@ from corral.engine.admission import Admission, AdmitAll
 from corral.engine.disks import KeyedDisks, workspace_disk
 from corral.engine.events import Events
 from corral.engine.networking import Networking
+from corral.engine.pool import POOL_OWNER, WarmPool, poolable
 from corral.engine.sdk import sdk_env, sdk_mounts
 from corral.engine.snapshots import Seed, Snapshots
 from corral.engine.spec import (
@@ -90,6 +91,7 @@ class Engine:
         # One runtime per isolation level (`runtime` is the container level), called as one.
         self.runtime = Isolation({CONTAINER: runtime, **(isolation or {})})
         self.admission: Admission = AdmitAll()  # quotas and child policies (corral.tenancy)
+        self.pool: WarmPool | None = None  # warm sandboxes (corral.engine.pool), if configured
         self.network = network
         self.storage = storage
         self.workspaces_dir = workspaces_dir
@@ -277,6 +279,13 @@ class Engine:
             network=network,
             extra=dict(extra or {}),
         )
+        if self.pool is not None and owner != POOL_OWNER and poolable(
+            command, restart, storage, network, links, secret_values, seed, isolation
+        ):
+            with self.admission.admit(ws):
+                claimed = self.pool.claim(ws)
+            if claimed is not None:
+                return claimed
         # From checking quotas and attachments to recording them: nothing half-created.
         with self.admission.admit(ws), self.volumes.attaching():
             ws.storage = dataclasses.replace(

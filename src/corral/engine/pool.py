@@ -8,38 +8,29 @@ limits are written to its cgroups — milliseconds instead of a boot. A backgrou
 refills the pool. Pooled workspaces are ordinary records, so the reconciler re-adopts
 them after a daemon restart like any other.
 
-What a claim cannot change: the container's hostname stays the pooled one.
+The container's hostname is set to the claimed name in its UTS namespace.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import deque
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from corral.engine.engine import Engine, utcnow
-from corral.engine.spec import Lifecycle, Limits, NetworkSpec, StorageSpec, WorkspaceRecord
+from corral.drivers import linux
+from corral.engine.spec import NetworkSpec, StorageSpec, WorkspaceRecord
 from corral.engine.states import State
 from corral.errors import Conflict, CorralError
+from corral.store.store import utcnow
+
+if TYPE_CHECKING:
+    from corral.engine.engine import Engine
 
 log = logging.getLogger("corral.pool")
 
 POOL_OWNER = "__pool__"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What a create asks for, in the terms a pooled sandbox can satisfy."""
-
-    owner: str
-    name: str
-    image: str
-    env: dict[str, str]
-    limits: Limits
-    ttl_seconds: int | None
-    labels: dict[str, str]
-    lifecycle: Lifecycle
 
 
 def poolable(
@@ -49,10 +40,13 @@ def poolable(
     network: NetworkSpec,
     links: object,
     secret_values: object,
-    isolation: str = "container",
+    seed: object,
+    isolation: str,
 ) -> bool:
+    """Can a pooled sandbox serve this create? (The shape of a code sandbox.)"""
     return (
         command is None
+        and seed is None
         and restart == "never"
         and storage == StorageSpec()
         and network == NetworkSpec()
@@ -90,8 +84,9 @@ class WarmPool:
 
     # -- claim -------------------------------------------------------------------------
 
-    def claim(self, want: Claim) -> WorkspaceRecord | None:
-        """A running workspace made from a pooled sandbox, or None if none is ready."""
+    def claim(self, want: WorkspaceRecord) -> WorkspaceRecord | None:
+        """`want` made real from a pooled sandbox (same id as the sandbox), or None if none
+        is ready. Call it where `want` would otherwise be inserted (quota checks held)."""
         while True:
             with self._lock:
                 ready = self._ready.get(want.image)
@@ -106,7 +101,7 @@ class WarmPool:
                 self.claims += 1
                 return ws
 
-    def _hand_over(self, workspace_id: str, want: Claim) -> WorkspaceRecord | None:
+    def _hand_over(self, workspace_id: str, want: WorkspaceRecord) -> WorkspaceRecord | None:
         engine = self.engine
         with engine.locked(workspace_id):
             try:
@@ -115,23 +110,21 @@ class WarmPool:
                 return None
             if ws.state != State.RUNNING or not isinstance(ws.extra.get("pid"), int):
                 return None
-            engine.runtime.update(ws.id, want.limits)
-            now = utcnow()
+            limits = want.limits
+            engine.runtime.update(ws.id, limits.cpu, limits.memory_mib, limits.pids)
+            with contextlib.suppress(OSError):  # cosmetic: `hostname` shows its new name
+                linux.set_hostname_of(ws.extra["pid"], want.name)
             ws.owner, ws.name, ws.env, ws.labels = want.owner, want.name, want.env, want.labels
-            ws.limits, ws.lifecycle = want.limits, want.lifecycle
-            ws.ttl_seconds = want.ttl_seconds
-            ws.expires_at = None
-            if want.ttl_seconds:
-                from datetime import timedelta
-
-                ws.expires_at = now + timedelta(seconds=want.ttl_seconds)
-            ws.created_at = ws.updated_at = now
-            ws.extra["pooled"] = True
+            ws.limits, ws.lifecycle, ws.extra = want.limits, want.lifecycle, {
+                **want.extra, **ws.extra, "pooled": True}  # fmt: skip
+            ws.ttl_seconds, ws.expires_at = want.ttl_seconds, want.expires_at
+            ws.created_at = want.created_at
             try:
                 engine.store.claim_workspace(ws)
             except Conflict:
                 self._give_back(workspace_id, ws.image)
                 raise
+        engine.networking.apply()  # its own name in its /etc/hosts
         engine.touch(ws.id)
         engine.emit(ws, "state", f"{ws.name}: claimed from the warm pool -> running",
                     action="claim", before="pooled", after="running")  # fmt: skip
@@ -179,6 +172,6 @@ class WarmPool:
                 if missing <= 0:
                     break
                 ws = self.engine.create(POOL_OWNER, f"pool-{image}-{utcnow():%H%M%S%f}",
-                                        image=image, pooled=False)  # fmt: skip
+                                        image=image)  # fmt: skip
                 with self._lock:
                     self._ready[image].append(ws.id)

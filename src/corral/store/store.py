@@ -63,6 +63,19 @@ class Store:
         with self._write_lock, self.engine.begin() as conn:
             conn.execute(update(t.workspaces).where(t.workspaces.c.id == ws.id).values(**row))
 
+    def claim_workspace(self, ws: WorkspaceRecord) -> None:
+        """Save a record whose owner and name changed (a warm sandbox handed to a caller)."""
+        ws.updated_at = utcnow()
+        row = _to_row(ws)
+        with self._write_lock, self.engine.begin() as conn:
+            try:
+                conn.execute(update(t.workspaces).where(t.workspaces.c.id == ws.id).values(**row))
+            except IntegrityError:
+                raise Conflict(
+                    f"a workspace named {ws.name!r} already exists",
+                    hint="pick another name or destroy the existing one",
+                ) from None
+
     def get_workspace(self, ref: str, owner: str | None = None) -> WorkspaceRecord:
         """By id, or by live name within the owner."""
         with self.engine.connect() as conn:

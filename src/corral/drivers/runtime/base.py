@@ -105,6 +105,11 @@ class Runtime(Protocol):
     def holds(self, container_id: str) -> bool:
         """Whether this runtime has such a container (cheap: no subprocess)."""
 
+    def update(
+        self, container_id: str, cpu: float | None, memory_mib: int | None, pids: int | None
+    ) -> None:
+        """Apply new limits to the running container, live (None: leave as is)."""
+
     def root_path(self, container_id: str, pid: int) -> str:
         """Host path of the container's root as its processes see it (mounts included)."""
 

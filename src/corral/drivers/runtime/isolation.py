@@ -76,6 +76,11 @@ class Isolation:
     def pause(self, container_id: str) -> None:
         self._holder(container_id).pause(container_id)
 
+    def update(
+        self, container_id: str, cpu: float | None, memory_mib: int | None, pids: int | None
+    ) -> None:
+        self._holder(container_id).update(container_id, cpu, memory_mib, pids)
+
     def resume(self, container_id: str) -> None:
         self._holder(container_id).resume(container_id)
 

@@ -126,6 +126,15 @@ class OciRuntime:
     def holds(self, container_id: str) -> bool:
         return (self.state_root / container_id).is_dir()
 
+    def update(
+        self, container_id: str, cpu: float | None, memory_mib: int | None, pids: int | None
+    ) -> None:
+        """Apply new limits to a running container, live (None: leave as is)."""
+        try:
+            cgroups.apply_limits(container_id, cpu, memory_mib, pids)
+        except OSError as exc:
+            raise RuntimeFailure(f"cannot apply limits to {container_id}: {exc}") from exc
+
     def root_path(self, container_id: str, pid: int) -> str:
         # The recorded pid must still be this container's init, not a recycled host pid.
         try:
