@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from corral.drivers.network.isolated import create_netns, remove_netns
+from corral.drivers.network.netns import create_netns, remove_netns
 from corral.drivers.runtime.base import ContainerSpec
 from corral.drivers.runtime.ocispec import build_config
 from corral.drivers.runtime.select import choose_init

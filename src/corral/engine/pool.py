@@ -68,6 +68,7 @@ class WarmPool:
         self._thread: threading.Thread | None = None
         self.claims = 0
         self.misses = 0
+        self._rename_pending = False
 
     # -- status ------------------------------------------------------------------------
 
@@ -124,7 +125,7 @@ class WarmPool:
             except Conflict:
                 self._give_back(workspace_id, ws.image)
                 raise
-        engine.networking.apply()  # its own name in its /etc/hosts
+        self._rename_pending = True  # its /etc/hosts gets its new name, off the claim's path
         engine.touch(ws.id)
         engine.emit(ws, "state", f"{ws.name}: claimed from the warm pool -> running",
                     action="claim", before="pooled", after="running")  # fmt: skip
@@ -154,6 +155,9 @@ class WarmPool:
             self._wake.wait(self.interval)
             self._wake.clear()
             try:
+                if self._rename_pending:
+                    self._rename_pending = False
+                    self.engine.networking.apply()
                 self.refill()
             except Exception:
                 log.exception("warm pool refill failed")
