@@ -12,8 +12,8 @@ from types import ModuleType
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import Daemon, free_port, leaks
-from tests.integration.test_network_internet import Internet, internet  # noqa: F401
+from tests.conftest import Daemon
+from tests.integration.test_network_internet import daemon, internet  # noqa: F401
 
 from corral import Client
 
@@ -101,23 +101,9 @@ def test_4_per_user_saas(sdk: Client) -> None:
         web.delete("/users/bob")
 
 
-@pytest.fixture
-def online(server: Daemon, internet: Internet) -> Iterator[Daemon]:  # noqa: F811
-    """A daemon whose uplink is a fake internet made by the test (no packet leaves)."""
-    daemon = Daemon(state_dir=server.state_dir.parent / "examples-internet",
-                    run_dir=Path(f"{server.run_dir}-ex"), port=free_port())  # fmt: skip
-    daemon.extra_env = {"CORRAL_UPLINK": internet.uplink, "CORRAL_DNS": internet.site_a}
-    daemon.start()
-    yield daemon
-    with daemon.http() as http:
-        for ws in http.get("/v1/workspaces").json()["workspaces"]:
-            http.delete(f"/v1/workspaces/{ws['id']}")
-    daemon.stop()
-    assert not leaks(daemon), leaks(daemon)
-
-
-def test_5_multi_agent_network(online: Daemon) -> None:
-    with Client(url=online.url, api_key=online.api_key) as client:
+def test_5_multi_agent_network(daemon: Daemon) -> None:  # noqa: F811
+    """`daemon`: one whose uplink is a fake internet the test made (no packet leaves)."""
+    with Client(url=daemon.url, api_key=daemon.api_key) as client:
         report = load("05_multi_agent.py").run(client, "http://example.test/")
         assert report["research"].startswith("site ")
         assert report["test"] == "passed" and report["code_lines"] == 2

@@ -157,6 +157,9 @@ def test_each_quota_refuses_with_its_name_and_nothing_half_created(
         refused = acme.http.post("/v1/workspaces", json=body)
         assert refused.status_code == 429, (quota, refused.text)
         assert refused.json()["error"] == "quota_exceeded" and quota in refused.json()["message"]
+    volume = acme.http.post("/v1/volumes", json={"name": "big", "size_mib": 100})
+    assert volume.status_code == 429 and "max_disk_mib" in volume.json()["message"]
+    assert acme.http.get("/v1/volumes").json()["volumes"] == []
     no_limits = acme.http.post("/v1/workspaces", json={"name": "unlimited"})
     assert no_limits.status_code == 422 and "cpu" in no_limits.json()["message"]
     acme.create("perm", **small)

@@ -53,24 +53,33 @@ def test_usage_sums_workspaces_and_volumes() -> None:
 def test_over_a_quota_names_it(limits: Quotas, usage: Usage, new: WorkspaceRecord,
                                quota: str) -> None:  # fmt: skip
     with pytest.raises(QuotaExceeded) as refused:
-        quotas.check("acme", limits, usage, new)
+        quotas.check_workspace("acme", limits, usage, new)
     assert quota in refused.value.message and "acme" in refused.value.message
     assert refused.value.status_code == 429 and refused.value.code == "quota_exceeded"
 
 
 def test_exactly_at_a_quota_is_allowed() -> None:
     limits = Quotas(max_workspaces=3, max_cpu=1.0, max_temporary=1)
-    quotas.check("acme", limits, Usage(workspaces=2, cpu=0.5), ws(limits=Limits(cpu=0.5),
+    quotas.check_workspace("acme", limits, Usage(workspaces=2, cpu=0.5), ws(limits=Limits(cpu=0.5),
                                                                   ttl_seconds=5))  # fmt: skip
     # A permanent workspace does not count against the temporary sandboxes.
-    quotas.check("acme", Quotas(max_temporary=0), Usage(), ws())
+    quotas.check_workspace("acme", Quotas(max_temporary=0), Usage(), ws())
+
+
+def test_a_volume_counts_against_the_disk_quota() -> None:
+    quotas.check("acme", Quotas(max_disk_mib=100), Usage(disk_mib=50), Usage(disk_mib=50))
+    with pytest.raises(QuotaExceeded, match="max_disk_mib"):
+        quotas.check("acme", Quotas(max_disk_mib=100), Usage(disk_mib=50), Usage(disk_mib=51))
+    # A volume is not a workspace: a full max_workspaces does not stop it.
+    quotas.check("acme", Quotas(max_workspaces=0), Usage(workspaces=3), Usage(disk_mib=1))
 
 
 def test_a_cpu_or_memory_quota_needs_limits() -> None:
     with pytest.raises(InvalidSpec, match="cpu limit"):
-        quotas.check("acme", Quotas(max_cpu=4), Usage(), ws())
+        quotas.check_workspace("acme", Quotas(max_cpu=4), Usage(), ws())
     with pytest.raises(InvalidSpec, match="memory limit"):
-        quotas.check("acme", Quotas(max_memory_mib=1024), Usage(), ws(limits=Limits(cpu=1)))
+        quotas.check_workspace("acme", Quotas(max_memory_mib=1024), Usage(),
+                               ws(limits=Limits(cpu=1)))  # fmt: skip
 
 
 def test_quotas_round_trip_and_ignore_unknown_fields() -> None:

@@ -98,7 +98,7 @@ def tenant_ls(ctx: typer.Context, json: Json = False) -> None:
     """List tenants, with what they use of their quotas (used/limit)."""
     tenants = Admin(client(ctx)).tenants()
     if json:
-        output.print_json(tenants)
+        output.print_json([*tenants])
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("NAME", "WORKSPACES", "TEMPORARY", "CPU", "MEMORY", "DISK", "AGE"):
@@ -165,7 +165,7 @@ def key_ls(
     """List a tenant's keys (workspace tokens included) by prefix, with their last use."""
     keys = Admin(client(ctx)).keys(tenant)
     if json:
-        output.print_json(keys)
+        output.print_json([*keys])
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("ID", "PREFIX", "ROLE", "OWNER", "CREATED", "LAST USED", "REVOKED"):
@@ -201,7 +201,7 @@ def audit(
     """The audit log: every mutating API call, newest first."""
     entries = Admin(client(ctx)).audit(tenant=tenant, action=action, limit=limit)
     if json:
-        output.print_json(entries)
+        output.print_json([*entries])
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("TIME", "TENANT", "KEY", "STATUS", "ACTION", "TARGET"):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from corral.api.schemas import RestartPolicy, State
+from corral.api.schemas import Isolation, RestartPolicy, State
 from corral.cli import output, render
 from corral.cli.options import (
     COMMAND_HELP,
@@ -72,6 +72,9 @@ def create(
         list[str],
         typer.Option("--secret-env", help="KEY=SECRET: env KEY from `corral secret set SECRET`."),
     ] = [],  # noqa: B006
+    isolation: Annotated[
+        Isolation, typer.Option(help="container (crun/runc) or gvisor (runsc's own kernel).")
+    ] = "container",
     json: Json = False,
 ) -> None:
     """Create a workspace and print its id."""
@@ -90,6 +93,7 @@ def create(
         disk_path=disk_path if disk is not None else None,
         volumes=[parse_volume(v) for v in volume] or None,  # type: ignore[misc]
         template=template,
+        isolation=isolation,
     )
     if json:
         output.print_json(ws)

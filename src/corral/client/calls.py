@@ -81,6 +81,10 @@ class WorkspaceSpec(TypedDict, total=False):
     ports: list[int] | None  # published, at /v1/workspaces/{id}/ports/{port}/ with a key
     api_access: bool  # CORRAL_URL and CORRAL_TOKEN inside, and a way to the API
     links: list[LinkTo] | None  # private links to existing workspaces
+    isolation: Literal["container", "gvisor"]  # gvisor: a user-space kernel of its own
+    # With api_access: what its token may create (max_children, max_ttl_seconds, internet,
+    # isolation); see corral.api.schemas.ChildPolicy.
+    child_policy: dict[str, object] | None
 
 
 class LinkTo(TypedDict, total=False):

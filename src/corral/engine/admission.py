@@ -1,10 +1,10 @@
 """Admission: the engine's one hook for who may create or change what.
 
 Every create passes `admit` (a context manager held from the check until the new workspace
-is in the store, so that concurrent creates are checked one after the other), and every
-change of a live workspace's spec passes `check_change`. Both raise a `CorralError` to
-refuse. By default everything is admitted; `corral.tenancy` plugs quotas and child policies
-in here, so the engine knows nothing of tenants.
+is in the store, so that concurrent creates are checked one after the other), every change
+of a live workspace's spec passes `check_change`, every new volume `admit_volume`. They
+raise a `CorralError` to refuse. By default everything is admitted; `corral.tenancy` plugs
+quotas and child policies in here, so the engine knows nothing of tenants.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ class Admission(Protocol):
 
     def check_change(self, ws: WorkspaceRecord) -> None: ...
 
+    def admit_volume(self, owner: str, size_mib: int) -> AbstractContextManager[object]: ...
+
 
 class AdmitAll:
     def admit(self, ws: WorkspaceRecord) -> AbstractContextManager[object]:
@@ -28,3 +30,6 @@ class AdmitAll:
 
     def check_change(self, ws: WorkspaceRecord) -> None:
         return None
+
+    def admit_volume(self, owner: str, size_mib: int) -> AbstractContextManager[object]:
+        return contextlib.nullcontext()

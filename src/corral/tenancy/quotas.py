@@ -74,8 +74,8 @@ def demand(ws: WorkspaceRecord) -> Usage:
 _HINT = "destroy some of the tenant's workspaces, or ask an admin to raise the quota"
 
 
-def check(tenant: str, quotas: Quotas, usage: Usage, ws: WorkspaceRecord) -> None:
-    """Raise QuotaExceeded (naming the quota) if `ws` would take `tenant` past a quota."""
+def check_workspace(tenant: str, quotas: Quotas, usage: Usage, ws: WorkspaceRecord) -> None:
+    """Raise if `ws` would take `tenant` past a quota (or cannot be counted against one)."""
     if quotas.max_cpu is not None and ws.limits.cpu is None:
         raise InvalidSpec(f"tenant {tenant!r} has a CPU quota (max_cpu={quotas.max_cpu:g}): "
                           "each workspace needs a cpu limit", hint="set cpu")  # fmt: skip
@@ -83,10 +83,15 @@ def check(tenant: str, quotas: Quotas, usage: Usage, ws: WorkspaceRecord) -> Non
         raise InvalidSpec(f"tenant {tenant!r} has a memory quota (max_memory_mib="
                           f"{quotas.max_memory_mib}): each workspace needs a memory limit",
                           hint="set memory_mib")  # fmt: skip
-    want = demand(ws)
+    check(tenant, quotas, usage, demand(ws))
+
+
+def check(tenant: str, quotas: Quotas, usage: Usage, want: Usage) -> None:
+    """Raise QuotaExceeded, naming the quota, if `want` more would take `tenant` past one."""
     after = usage + want
     checks = (
-        ("max_workspaces", quotas.max_workspaces, after.workspaces, usage.workspaces, "workspaces"),
+        ("max_workspaces", quotas.max_workspaces if want.workspaces else None, after.workspaces,
+         usage.workspaces, "workspaces"),
         ("max_temporary", quotas.max_temporary if want.temporary else None, after.temporary,
          usage.temporary, "temporary sandboxes"),
         ("max_cpu", quotas.max_cpu, after.cpu, usage.cpu, "cores"),
@@ -97,6 +102,6 @@ def check(tenant: str, quotas: Quotas, usage: Usage, ws: WorkspaceRecord) -> Non
         if limit is not None and total > limit + 1e-9:
             raise QuotaExceeded(
                 f"quota {name} exceeded: tenant {tenant!r} may have {limit:g} {unit}, "
-                f"has {used:g} and this workspace needs {total - used:g} more",
+                f"has {used:g} and this needs {total - used:g} more",
                 hint=_HINT,
             )

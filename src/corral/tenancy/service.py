@@ -131,8 +131,9 @@ class Tenancy:
             engine.volumes.delete(volume.id, owner)
         for secret in engine.secrets.list(owner):
             engine.secrets.delete(owner, secret.name)
-        for hook in self.webhooks.list(owner) if self.webhooks else ():
-            self.webhooks.delete(owner, hook.id)
+        if self.webhooks is not None:
+            for hook in self.webhooks.list(owner):
+                self.webhooks.delete(owner, hook.id)
 
     # -- keys -----------------------------------------------------------------------------------
 
@@ -198,7 +199,17 @@ class Tenancy:
             return
         row = self.rows.get_tenant(tenant)
         limits = Quotas.from_json(row["quotas"]) if row else Quotas()
-        quotas.check(tenant, limits, Usage.of(others, self.rows.volumes_mib(tenant)), ws)
+        quotas.check_workspace(tenant, limits, Usage.of(others, self.rows.volumes_mib(tenant)), ws)
+
+    @contextlib.contextmanager
+    def admit_volume(self, owner: str, size_mib: int) -> Iterator[None]:
+        """Check a new volume against the disk quota; hold the tenant's lock while it is made."""
+        tenant = tenant_of(owner)
+        with self._tenant_lock(tenant):
+            row = self.rows.get_tenant(tenant)
+            limits = Quotas.from_json(row["quotas"]) if row else Quotas()
+            quotas.check(tenant, limits, self.usage(tenant), Usage(disk_mib=size_mib))
+            yield
 
     def _live_parent(self, tenant: str, parent_id: str) -> WorkspaceRecord:
         try:

@@ -18,8 +18,10 @@ def _view(volumes: Volumes, record: VolumeRecord) -> schemas.Volume:
 
 @router.post("", status_code=201, response_model=schemas.Volume)
 def create_volume(body: schemas.VolumeCreate, request: Request, who: Who) -> schemas.Volume:
-    volumes = engine_of(request).volumes
-    return _view(volumes, volumes.create(who.owner, body.name, body.size_mib))
+    engine = engine_of(request)
+    with engine.admission.admit_volume(who.owner, body.size_mib):  # the disk quota
+        volume = engine.volumes.create(who.owner, body.name, body.size_mib)
+    return _view(engine.volumes, volume)
 
 
 @router.get("", response_model=schemas.VolumeList)

@@ -9,6 +9,7 @@ to the host's init and only "it exited" is known.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import os
@@ -18,6 +19,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from corral.drivers.runtime import cgroups
 from corral.drivers.runtime.base import (
@@ -67,21 +69,28 @@ class OciRuntime:
     def run(self, spec: ContainerSpec) -> ContainerState:
         bundle = self.bundles_dir / spec.id
         bundle.mkdir(parents=True, exist_ok=True, mode=0o700)
-        config = build_config(spec, cgroups.cgroups_path(spec.id), self.init_binary)
-        _write_private(bundle / "config.json", config)  # it holds the env, secrets included
+        _write_private(bundle / "config.json", self._config(spec))  # holds the env, secrets too
         error_log = bundle / "runtime.log"
         pid_file = bundle / "pid"
         with open(spec.log_path, "ab") as log:
             proc = run_owned(
-                [self.binary, "--root", str(self.state_root), f"--log={error_log}",
-                 "run", "--detach", "--bundle", str(bundle), "--pid-file", str(pid_file),
-                 spec.id],
+                [*self._launcher(), *self._cmd(f"--log={error_log}", "run", "--detach",
+                                               "--bundle", str(bundle), "--pid-file",
+                                               str(pid_file), spec.id)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
         if proc.returncode != 0:
             message = _last_line(error_log.read_text() if error_log.exists() else "")
             raise RuntimeFailure(f"{self.name} could not start the workspace: {message}")
         return ContainerState(spec.id, "running", int(pid_file.read_text()))
+
+    def _config(self, spec: ContainerSpec) -> dict[str, Any]:
+        """The bundle's config.json."""
+        return build_config(spec, cgroups.cgroups_path(spec.id), self.init_binary)
+
+    def _launcher(self) -> list[str]:
+        """What `run` is started under, before the runtime's own command line (nothing)."""
+        return []
 
     def state(self, container_id: str) -> ContainerState | None:
         proc = self._call("state", container_id, check=False)
@@ -157,7 +166,7 @@ class OciRuntime:
 
     # -- exec -----------------------------------------------------------------------------
 
-    def _exec_pid_args(self, pid_file: Path) -> list[str]:
+    def _exec_pid_args(self, pid_file: Path) -> builtins.list[str]:
         """Where `exec` writes the pid of the process it runs (to kill it on a timeout)."""
         return ["--pid-file", str(pid_file)]
 

@@ -37,11 +37,11 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
-from corral.drivers.runtime import cgroups
-from corral.drivers.runtime.base import ContainerSpec, ContainerState, Mount
-from corral.drivers.runtime.oci import OciRuntime, _last_line, _read_pid, _write_private
-from corral.drivers.runtime.ocispec import build_config
+from corral.drivers.runtime.base import ContainerSpec, Mount
+from corral.drivers.runtime.oci import OciRuntime, _last_line, _read_pid
+from corral.drivers.runtime.reaper import REAPER
 from corral.errors import RuntimeFailure
 
 PIDS_OVERHEAD = 256
@@ -69,32 +69,19 @@ class RunscRuntime(OciRuntime):
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def run(self, spec: ContainerSpec) -> ContainerState:
+    def _config(self, spec: ContainerSpec) -> dict[str, Any]:
         tmp = spec.rootfs / "tmp"
         if tmp.is_dir() and not any(m.target == "/tmp" for m in spec.mounts):
             spec = dataclasses.replace(
                 spec, mounts=(*spec.mounts, Mount(str(tmp), "/tmp", readonly=False))
             )
-        bundle = self.bundles_dir / spec.id
-        bundle.mkdir(parents=True, exist_ok=True, mode=0o700)
-        config = build_config(spec, cgroups.cgroups_path(spec.id), self.init_binary)
+        config = super()._config(spec)
         if spec.pids is not None:
             config["linux"]["resources"]["pids"] = {"limit": spec.pids + PIDS_OVERHEAD}
-        _write_private(bundle / "config.json", config)  # it holds the env, secrets included
-        error_log = bundle / "runtime.log"
-        pid_file = bundle / "pid"
-        with open(spec.log_path, "ab") as log:
-            proc = subprocess.run(
-                [*self._launch, *self._cmd(f"--log={error_log}", "run", "--detach",
-                                           "--bundle", str(bundle), "--pid-file", str(pid_file),
-                                           spec.id)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            )  # fmt: skip
-        if proc.returncode != 0:
-            message = _last_line(error_log.read_text() if error_log.exists() else "")
-            self.delete(spec.id)
-            raise RuntimeFailure(f"runsc could not start the workspace: {message}")
-        return ContainerState(spec.id, "running", int(pid_file.read_text()))
+        return config
+
+    def _launcher(self) -> list[str]:
+        return self._launch
 
     def delete(self, container_id: str) -> None:
         processes = self._host_processes(container_id)
@@ -129,14 +116,17 @@ class RunscRuntime(OciRuntime):
         if pid is None:
             return
         table = self._call("ps", container_id, check=False).stdout
-        kills = [
-            subprocess.Popen(self._cmd("kill", "--pid", str(member), container_id, "KILL"),
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
-            for member in descendants(parse_ps(table), pid)
-        ]
+        with REAPER.spawning() as owned:  # waited for here, not by the reaper
+            kills = [
+                subprocess.Popen(self._cmd("kill", "--pid", str(member), container_id, "KILL"),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)  # fmt: skip
+                for member in descendants(parse_ps(table), pid)
+            ]
+            owned.update(kill.pid for kill in kills)
         for kill in kills:
             kill.wait()
+            REAPER.release(kill.pid)
 
     # -- runsc's own records ---------------------------------------------------------------
 
@@ -193,12 +183,7 @@ def _is_runsc(pid: int, container_id: str) -> bool:
 
 
 def _wait_gone(pid: int) -> None:
-    """Reap `pid` if it is our child (a zombie otherwise), or wait until it has gone."""
-    try:
-        os.waitpid(pid, 0)
-        return
-    except ChildProcessError:
-        pass
+    """Wait until `pid` has exited, and reap it if it is our child (a zombie otherwise)."""
     deadline = time.monotonic() + _GONE_TIMEOUT_S
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while not REAPER.collect(pid)[0] and time.monotonic() < deadline:
         time.sleep(0.005)
