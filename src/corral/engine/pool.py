@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections import deque
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("corral.pool")
 
 POOL_OWNER = "__pool__"
+REFILL_NICE = 10
 
 
 def poolable(
@@ -151,6 +153,10 @@ class WarmPool:
             self._thread.join(timeout=10)
 
     def _loop(self) -> None:
+        # Refills run niced (the thread and the runtimes it starts), so that on a busy host
+        # they yield the CPU to the requests they are there to speed up.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), REFILL_NICE)
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
