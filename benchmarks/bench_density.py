@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from harness import daemon
+from harness import daemon, free_subnet
 from rich.console import Console
 from rich.table import Table
 
@@ -58,7 +58,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    with daemon(CORRAL_METRICS_INTERVAL="3600") as d:
+    # A /20: room for more than a thousand addresses.
+    with daemon(CORRAL_METRICS_INTERVAL="3600", CORRAL_SUBNET=free_subnet(20)) as d:
         headers = {"Authorization": f"Bearer {d.api_key}"}
         with httpx.Client(base_url=d.url, headers=headers, timeout=120) as http:
             time.sleep(1)
