@@ -34,8 +34,9 @@ def read_file(ref: str, path: Path, request: Request, who: Who) -> StreamingResp
             while data := file.read(CHUNK):
                 yield data
 
+    # No Content-Length: the workspace may change the file while it is being sent.
     return StreamingResponse(chunks(), media_type="application/octet-stream",
-                             headers={"Content-Length": str(size)})  # fmt: skip
+                             headers={"X-File-Size": str(size)})  # fmt: skip
 
 
 @router.put("/{ref}/files", response_model=schemas.FileEntry)
