@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.conftest import Daemon, cgroup_dirs, free_port, leaks
 
 from corral.engine.faults import POINTS
-from tests.conftest import Daemon, cgroup_dirs, free_port, leaks
 
 pytestmark = pytest.mark.integration
 
@@ -19,8 +19,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def crashy(server: Daemon, request: pytest.FixtureRequest) -> Iterator[Daemon]:
     name = request.node.callspec.id.replace(".", "-")
-    daemon = Daemon(state_dir=server.state_dir.parent / f"crash-{name}",
-                    run_dir=Path(f"{server.run_dir}-c-{name}"), port=free_port())  # fmt: skip
+    daemon = Daemon(
+        state_dir=server.state_dir.parent / f"crash-{name}",
+        run_dir=Path(f"{server.run_dir}-c-{name}"),
+        port=free_port(),
+    )
     daemon.start()
     yield daemon
     seen: set[str] = set()
@@ -103,6 +106,7 @@ def test_load_200_workspaces_in_concurrent_batches(server: Daemon) -> None:
         return 0.0
 
     with server.http() as http:
+
         def one(i: int) -> None:
             r = http.post("/v1/workspaces", json={"name": f"load-{i}"})
             assert r.status_code == 201, r.text

@@ -30,9 +30,18 @@ def test_argv_is_not_shell_interpreted(http: httpx.Client, workspace: dict) -> N
 
 
 def test_stdin_env_cwd(http: httpx.Client, workspace: dict) -> None:
-    result = run(http, workspace["id"], command=["python3", "-c",
-                 "import os,sys; print(sys.stdin.read().upper(), os.getcwd(), os.environ['X'])"],
-                 stdin="hello", env={"X": "42"}, cwd="/tmp")  # fmt: skip
+    result = run(
+        http,
+        workspace["id"],
+        command=[
+            "python3",
+            "-c",
+            "import os,sys; print(sys.stdin.read().upper(), os.getcwd(), os.environ['X'])",
+        ],
+        stdin="hello",
+        env={"X": "42"},
+        cwd="/tmp",
+    )
     assert result["stdout"] == "HELLO /tmp 42\n"
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.conftest import Daemon, leaks
 
 pytestmark = pytest.mark.integration
@@ -42,9 +41,13 @@ def test_pause_freezes_processes_and_resume_continues(
     server: Daemon, http: httpx.Client, workspace: dict
 ) -> None:
     wid = workspace["id"]
-    http.post(f"/v1/workspaces/{wid}/exec",
-              json={"command": "nohup sh -c 'while :; do date +%s%N >> /tmp/tick; sleep 0.05; done' "
-                               ">/dev/null 2>&1 &"})  # fmt: skip
+    http.post(
+        f"/v1/workspaces/{wid}/exec",
+        json={
+            "command": "nohup sh -c 'while :; do date +%s%N >> /tmp/tick; sleep 0.05; done' "
+            ">/dev/null 2>&1 &"
+        },
+    )
     time.sleep(0.3)
     assert http.post(f"/v1/workspaces/{wid}/pause").json()["state"] == "paused"
     # Read from the host side (any API call would resume the workspace).
@@ -80,8 +83,10 @@ def test_stop_start_keeps_files(http: httpx.Client, workspace: dict) -> None:
 
 
 def test_main_command_logs(http: httpx.Client, unique_name: str) -> None:
-    ws = http.post("/v1/workspaces", json={
-        "name": unique_name, "command": "echo started; echo oops >&2; sleep 300"}).json()  # fmt: skip
+    ws = http.post(
+        "/v1/workspaces",
+        json={"name": unique_name, "command": "echo started; echo oops >&2; sleep 300"},
+    ).json()
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         text = http.get(f"/v1/workspaces/{ws['id']}/logs").text
@@ -96,8 +101,10 @@ def test_main_command_logs(http: httpx.Client, unique_name: str) -> None:
 def test_main_command_exit_is_recorded_and_restart_always(
     http: httpx.Client, unique_name: str
 ) -> None:
-    ws = http.post("/v1/workspaces", json={
-        "name": unique_name, "command": "echo run; exit 3", "restart": "always"}).json()  # fmt: skip
+    ws = http.post(
+        "/v1/workspaces",
+        json={"name": unique_name, "command": "echo run; exit 3", "restart": "always"},
+    ).json()
     deadline = time.monotonic() + 10
     current = ws
     while time.monotonic() < deadline:

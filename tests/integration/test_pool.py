@@ -33,8 +33,11 @@ def ready(http: httpx.Client) -> int:
 
 @pytest.fixture(scope="module")
 def pooled(server: Daemon) -> Iterator[Daemon]:
-    daemon = Daemon(state_dir=server.state_dir.parent / "pool-state",
-                    run_dir=Path(f"{server.run_dir}-pool"), port=free_port())  # fmt: skip
+    daemon = Daemon(
+        state_dir=server.state_dir.parent / "pool-state",
+        run_dir=Path(f"{server.run_dir}-pool"),
+        port=free_port(),
+    )
     daemon.extra_env = {"CORRAL_WARM_POOL": "host=3"}
     daemon.start()
     yield daemon
@@ -52,9 +55,17 @@ def test_claim_applies_the_callers_spec(pooled: Daemon) -> None:
         wait_for(lambda: ready(http) == 3)
         before = pools(http)["claims"]
         started = time.perf_counter()
-        created = http.post("/v1/workspaces", json={
-            "name": "claimed", "env": {"GREETING": "hi"}, "memory_mib": 64, "pids": 32,
-            "ttl_seconds": 30, "labels": {"kind": "sandbox"}})  # fmt: skip
+        created = http.post(
+            "/v1/workspaces",
+            json={
+                "name": "claimed",
+                "env": {"GREETING": "hi"},
+                "memory_mib": 64,
+                "pids": 32,
+                "ttl_seconds": 30,
+                "labels": {"kind": "sandbox"},
+            },
+        )
         took_ms = (time.perf_counter() - started) * 1000
         assert created.status_code == 201, created.text
         ws = created.json()
@@ -62,20 +73,31 @@ def test_claim_applies_the_callers_spec(pooled: Daemon) -> None:
         print(f"claim through the API: {took_ms:.1f} ms")
         assert ws["name"] == "claimed" and ws["labels"] == {"kind": "sandbox"}
         assert ws["expires_at"] is not None and ws["memory_mib"] == 64
-        out = http.post(f"/v1/workspaces/{ws['id']}/exec", json={"command":
-            "echo $GREETING; hostname; cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
-            "/sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max"})  # fmt: skip
+        out = http.post(
+            f"/v1/workspaces/{ws['id']}/exec",
+            json={
+                "command": "echo $GREETING; hostname; "
+                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max "
+                "2>/dev/null || cat /sys/fs/cgroup/memory.max"
+            },
+        )
         lines = out.json()["stdout"].split()
         assert lines[0] == "hi" and lines[1] == "claimed"
         assert lines[2] == str(64 << 20)
         # The memory limit holds: a hog is killed.
-        hog = http.post(f"/v1/workspaces/{ws['id']}/exec",
-                        json={"command": ["python3", "-c", "x = bytearray(200 << 20)"]})
+        hog = http.post(
+            f"/v1/workspaces/{ws['id']}/exec",
+            json={"command": ["python3", "-c", "x = bytearray(200 << 20)"]},
+        )
         assert hog.json()["exit_code"] != 0
         # The pool refills behind the claim.
         wait_for(lambda: ready(http) == 3)
-        assert http.get("/v1/workspaces", params={"label": "kind=sandbox"}).json()[
-            "workspaces"][0]["id"] == ws["id"]  # fmt: skip
+        assert (
+            http.get("/v1/workspaces", params={"label": "kind=sandbox"}).json()["workspaces"][0][
+                "id"
+            ]
+            == ws["id"]
+        )
         http.delete(f"/v1/workspaces/{ws['id']}")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from tests.conftest import Daemon
 
 pytestmark = pytest.mark.integration
@@ -14,18 +13,21 @@ def test_kill9_daemon_keeps_workspaces(server: Daemon, unique_name: str) -> None
     with server.http() as http:
         running = http.post("/v1/workspaces", json={"name": f"{unique_name}-r"}).json()
         paused = http.post("/v1/workspaces", json={"name": f"{unique_name}-p"}).json()
-        http.post(f"/v1/workspaces/{running['id']}/exec",
-                  json={"command": "sleep 1000 >/dev/null 2>&1 &"})  # fmt: skip
-        before = http.post(f"/v1/workspaces/{running['id']}/exec",
-                           json={"command": "pgrep -x sleep"}).json()["stdout"]  # fmt: skip
+        http.post(
+            f"/v1/workspaces/{running['id']}/exec", json={"command": "sleep 1000 >/dev/null 2>&1 &"}
+        )
+        before = http.post(
+            f"/v1/workspaces/{running['id']}/exec", json={"command": "pgrep -x sleep"}
+        ).json()["stdout"]
         http.post(f"/v1/workspaces/{paused['id']}/pause")
     server.kill9()
     server.start()
     with server.http() as http:
         ws = http.get(f"/v1/workspaces/{running['id']}").json()
         assert ws["state"] == "running"
-        after = http.post(f"/v1/workspaces/{running['id']}/exec",
-                          json={"command": "pgrep -x sleep"}).json()["stdout"]  # fmt: skip
+        after = http.post(
+            f"/v1/workspaces/{running['id']}/exec", json={"command": "pgrep -x sleep"}
+        ).json()["stdout"]
         assert after == before, "the workspace's processes did not survive the daemon crash"
         assert http.get(f"/v1/workspaces/{paused['id']}").json()["state"] == "paused"
         assert http.post(f"/v1/workspaces/{paused['id']}/resume").json()["state"] == "running"
@@ -37,13 +39,17 @@ def test_vanished_container_is_restarted_per_policy(server: Daemon, unique_name:
     import subprocess
 
     with server.http() as http:
-        ws = http.post("/v1/workspaces", json={
-            "name": unique_name, "command": "sleep 1000", "restart": "always"}).json()  # fmt: skip
+        ws = http.post(
+            "/v1/workspaces",
+            json={"name": unique_name, "command": "sleep 1000", "restart": "always"},
+        ).json()
         server.kill9()
         runtime = ws["runtime"]
         # The container dies while the daemon is down (as in a host reboot).
-        subprocess.run([runtime, "--root", str(server.run_dir / "runtime"), "delete", "--force",
-                        ws["id"]], check=True)  # fmt: skip
+        subprocess.run(
+            [runtime, "--root", str(server.run_dir / "runtime"), "delete", "--force", ws["id"]],
+            check=True,
+        )
     server.start()
     with server.http() as http:
         current = http.get(f"/v1/workspaces/{ws['id']}").json()

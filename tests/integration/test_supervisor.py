@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.conftest import Daemon, free_port, leaks
 
 pytestmark = pytest.mark.integration
@@ -19,8 +18,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def fast(server: Daemon) -> Iterator[Daemon]:
     """A second daemon with a short restart backoff cap, so crash loops run quickly."""
-    daemon = Daemon(state_dir=server.state_dir.parent / "fast-state",
-                    run_dir=Path(f"{server.run_dir}-fast"), port=free_port())  # fmt: skip
+    daemon = Daemon(
+        state_dir=server.state_dir.parent / "fast-state",
+        run_dir=Path(f"{server.run_dir}-fast"),
+        port=free_port(),
+    )
     daemon.extra_env = {"CORRAL_RESTART_BACKOFF_CAP": "0.2", "CORRAL_SUPERVISE_INTERVAL": "0.1"}
     daemon.start()
     yield daemon
@@ -44,16 +46,25 @@ def get(http: httpx.Client, wid: str) -> dict:
     return http.get(f"/v1/workspaces/{wid}").json()
 
 
-def test_killing_main_process_50_times_gets_it_back_50_times(fast: Daemon, unique_name: str) -> None:
+def test_killing_main_process_50_times_gets_it_back_50_times(
+    fast: Daemon, unique_name: str
+) -> None:
     with fast.http() as http:
-        ws = http.post("/v1/workspaces", json={
-            "name": unique_name, "command": "sleep 100000", "restart": "always"}).json()  # fmt: skip
+        ws = http.post(
+            "/v1/workspaces",
+            json={"name": unique_name, "command": "sleep 100000", "restart": "always"},
+        ).json()
         wid = ws["id"]
         for i in range(50):
-            wait_for(lambda i=i: get(http, wid)["state"] == "running"
-                     and get(http, wid)["restart_count"] == i)  # fmt: skip
-            killed = http.post(f"/v1/workspaces/{wid}/exec",
-                               json={"command": "kill -9 $(cat /proc/1/task/1/children)"})
+            wait_for(
+                lambda i=i: (
+                    get(http, wid)["state"] == "running" and get(http, wid)["restart_count"] == i
+                )
+            )
+            killed = http.post(
+                f"/v1/workspaces/{wid}/exec",
+                json={"command": "kill -9 $(cat /proc/1/task/1/children)"},
+            )
             assert killed.status_code in (200, 409), killed.text
         current = wait_for(lambda: (w := get(http, wid))["restart_count"] == 50 and w, 30)
         assert isinstance(current, dict)
@@ -66,22 +77,33 @@ def test_killing_main_process_50_times_gets_it_back_50_times(fast: Daemon, uniqu
 
 def test_on_failure_gives_up_after_max_retries(fast: Daemon, unique_name: str) -> None:
     with fast.http() as http:
-        ws = http.post("/v1/workspaces", json={"name": unique_name, "command": "exit 3",
-                       "restart": "on-failure", "max_retries": 2}).json()  # fmt: skip
+        ws = http.post(
+            "/v1/workspaces",
+            json={
+                "name": unique_name,
+                "command": "exit 3",
+                "restart": "on-failure",
+                "max_retries": 2,
+            },
+        ).json()
         current = wait_for(lambda: (w := get(http, ws["id"]))["state"] == "failed" and w)
         assert isinstance(current, dict)
         assert current["restart_count"] == 2 and current["last_exit_code"] == 3
         assert "gave up" in current["error"]
-        types = [e["type"] for e in
-                 http.get("/v1/events", params={"workspace": ws["id"]}).json()["events"]]
+        types = [
+            e["type"]
+            for e in http.get("/v1/events", params={"workspace": ws["id"]}).json()["events"]
+        ]
         assert "crash_loop" not in types or types.count("restart") >= 3
         assert "gave_up" in types
 
 
 def test_on_failure_does_not_restart_success(fast: Daemon, unique_name: str) -> None:
     with fast.http() as http:
-        ws = http.post("/v1/workspaces", json={"name": unique_name, "command": "exit 0",
-                       "restart": "on-failure"}).json()  # fmt: skip
+        ws = http.post(
+            "/v1/workspaces",
+            json={"name": unique_name, "command": "exit 0", "restart": "on-failure"},
+        ).json()
         wait_for(lambda: get(http, ws["id"])["state"] == "stopped")
         time.sleep(0.5)
         assert get(http, ws["id"])["restart_count"] == 0
@@ -89,8 +111,9 @@ def test_on_failure_does_not_restart_success(fast: Daemon, unique_name: str) -> 
 
 @pytest.mark.parametrize("action", ["pause", "stop"])
 def test_ttl_on_expire_actions(http: httpx.Client, unique_name: str, action: str) -> None:
-    ws = http.post("/v1/workspaces", json={"name": unique_name, "ttl_seconds": 1,
-                   "on_expire": action}).json()  # fmt: skip
+    ws = http.post(
+        "/v1/workspaces", json={"name": unique_name, "ttl_seconds": 1, "on_expire": action}
+    ).json()
     expected = "paused" if action == "pause" else "stopped"
     started = time.monotonic()
     wait_for(lambda: get(http, ws["id"])["state"] == expected, 5)
@@ -110,8 +133,9 @@ def test_set_timeout_extends_and_shortens(http: httpx.Client, unique_name: str) 
 
 
 def test_paused_time_does_not_count_when_asked(http: httpx.Client, unique_name: str) -> None:
-    ws = http.post("/v1/workspaces", json={"name": unique_name, "ttl_seconds": 2,
-                   "ttl_counts_paused": False}).json()  # fmt: skip
+    ws = http.post(
+        "/v1/workspaces", json={"name": unique_name, "ttl_seconds": 2, "ttl_counts_paused": False}
+    ).json()
     http.post(f"/v1/workspaces/{ws['id']}/pause")
     time.sleep(2.5)
     assert get(http, ws["id"])["state"] == "paused", "paused time was counted"
@@ -131,8 +155,7 @@ def test_ttl_survives_daemon_restart(server: Daemon, unique_name: str) -> None:
 
 
 def test_idle_pause_and_transparent_resume(http: httpx.Client, unique_name: str) -> None:
-    ws = http.post("/v1/workspaces", json={"name": unique_name,
-                   "idle_timeout_seconds": 1}).json()  # fmt: skip
+    ws = http.post("/v1/workspaces", json={"name": unique_name, "idle_timeout_seconds": 1}).json()
     wait_for(lambda: get(http, ws["id"])["state"] == "paused", 6)
     assert get(http, ws["id"])["paused_reason"] == "idle"
     started = time.perf_counter()
@@ -140,14 +163,18 @@ def test_idle_pause_and_transparent_resume(http: httpx.Client, unique_name: str)
     took_ms = (time.perf_counter() - started) * 1000
     assert out.json()["stdout"] == "back\n" and took_ms < 1000
     assert get(http, ws["id"])["state"] == "running"
-    types = [e["type"] for e in http.get("/v1/events", params={"workspace": ws["id"]}).json()["events"]]
+    types = [
+        e["type"] for e in http.get("/v1/events", params={"workspace": ws["id"]}).json()["events"]
+    ]
     assert "idle_pause" in types and "resumed" in types
     http.delete(f"/v1/workspaces/{ws['id']}")
 
 
 def test_busy_workspace_is_not_idle_paused(http: httpx.Client, unique_name: str) -> None:
-    ws = http.post("/v1/workspaces", json={"name": unique_name, "idle_timeout_seconds": 1,
-                   "command": "while :; do :; done"}).json()  # fmt: skip
+    ws = http.post(
+        "/v1/workspaces",
+        json={"name": unique_name, "idle_timeout_seconds": 1, "command": "while :; do :; done"},
+    ).json()
     time.sleep(2.5)
     assert get(http, ws["id"])["state"] == "running"
     http.delete(f"/v1/workspaces/{ws['id']}")
@@ -164,8 +191,10 @@ def test_events_stream_live(server: Daemon, http: httpx.Client, unique_name: str
                 for line in r.iter_lines():
                     if line.startswith("data: "):
                         received.append(json.loads(line[6:]))
-                        if any(e["type"] == "state" and e["data"]["after"] == "destroyed"
-                               for e in received):  # fmt: skip
+                        if any(
+                            e["type"] == "state" and e["data"]["after"] == "destroyed"
+                            for e in received
+                        ):
                             return
 
     thread = threading.Thread(target=follow, daemon=True)
@@ -177,4 +206,7 @@ def test_events_stream_live(server: Daemon, http: httpx.Client, unique_name: str
     thread.join(10)
     mine = [e for e in received if e["workspace_id"] == ws["id"]]
     assert [e["data"]["after"] for e in mine if e["type"] == "state"] == [
-        "running", "destroying", "destroyed"]
+        "running",
+        "destroying",
+        "destroyed",
+    ]

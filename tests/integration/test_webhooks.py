@@ -68,8 +68,9 @@ def test_signed_delivery_with_retry(http: httpx.Client, unique_name: str) -> Non
         assert headers["X-Corral-Signature"] == expected
         payload = json.loads(body)
         assert payload["type"] == "state" and payload["workspace_id"] == ws["id"]
-        delivered = http.get(f"/v1/webhooks/{hook['id']}/deliveries",
-                             params={"status": "delivered"}).json()  # fmt: skip
+        delivered = http.get(
+            f"/v1/webhooks/{hook['id']}/deliveries", params={"status": "delivered"}
+        ).json()
         assert delivered and delivered[0]["attempts"] == 2
         http.delete(f"/v1/workspaces/{ws['id']}")
         assert http.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
@@ -80,11 +81,16 @@ def test_signed_delivery_with_retry(http: httpx.Client, unique_name: str) -> Non
 def test_dead_letter_after_max_attempts(http: httpx.Client, unique_name: str) -> None:
     receiver = Receiver(fail=1000)
     try:
-        hook = http.post("/v1/webhooks", json={"url": receiver.url, "events": ["state"],
-                                               "max_attempts": 2}).json()  # fmt: skip
+        hook = http.post(
+            "/v1/webhooks", json={"url": receiver.url, "events": ["state"], "max_attempts": 2}
+        ).json()
         ws = http.post("/v1/workspaces", json={"name": unique_name}).json()
-        dead = wait_for(lambda: http.get(f"/v1/webhooks/{hook['id']}/deliveries",
-                                         params={"status": "dead"}).json(), 10)  # fmt: skip
+        dead = wait_for(
+            lambda: http.get(
+                f"/v1/webhooks/{hook['id']}/deliveries", params={"status": "dead"}
+            ).json(),
+            10,
+        )
         assert dead[0]["attempts"] == 2 and dead[0]["last_error"] == "HTTP 500"
         http.delete(f"/v1/workspaces/{ws['id']}")
         http.delete(f"/v1/webhooks/{hook['id']}")
