@@ -410,7 +410,8 @@ class Info(BaseModel):
     version: str
     runtime: str
     isolation: list[Isolation] = Field(
-        default_factory=lambda: ["container"], description="isolation levels this host offers"
+        default_factory=lambda: list[Isolation](["container"]),
+        description="isolation levels this host offers",
     )
     cgroup_mode: str
     state_dir: str

@@ -39,7 +39,7 @@ def workspace(ws: WorkspaceRecord) -> schemas.Workspace:
         ttl_counts_paused=ws.lifecycle.ttl_counts_paused,
         idle_timeout_seconds=ws.lifecycle.idle_timeout_seconds,
         restart_count=ws.restart_count,
-        crash_loop=int(ws.extra.get("consecutive_restarts", 0) or 0) >= CRASH_LOOP_RESTARTS,
+        crash_loop=int(str(ws.extra.get("consecutive_restarts") or 0)) >= CRASH_LOOP_RESTARTS,
         paused_reason=str(ws.extra["paused_reason"]) if ws.extra.get("paused_reason") else None,
         last_exit_code=ws.last_exit_code,
         last_exit_at=ws.last_exit_at,
@@ -64,7 +64,7 @@ def workspace(ws: WorkspaceRecord) -> schemas.Workspace:
 
 def link(record: LinkRecord, names: dict[str, str]) -> schemas.Link:
     """`names`: workspace id -> name, for the two ends."""
-    return schemas.Link(
+    return schemas.Link(  # type: ignore[call-arg]  # `source` is populated by name
         id=record.id, source=record.source, to=record.target,
         from_name=names.get(record.source, ""), to_name=names.get(record.target, ""),
         port=record.port, protocol=record.protocol,  # type: ignore[arg-type]

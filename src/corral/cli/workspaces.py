@@ -80,7 +80,7 @@ def create(
     """Create a workspace and print its id."""
     ws = client(ctx).workspaces.create(
         name,
-        image=image,
+        image=image,  # type: ignore[arg-type]  # None: the server's default
         command=to_command(command) if command else None,
         env={**parse_env(env), **parse_secret_env(secret_env)},
         cpu=cpu,
@@ -90,7 +90,7 @@ def create(
         restart=restart,
         labels=parse_labels(label),
         disk_mib=disk,
-        disk_path=disk_path if disk is not None else None,
+        disk_path=disk_path if disk is not None else None,  # type: ignore[arg-type]
         volumes=[parse_volume(v) for v in volume] or None,  # type: ignore[misc]
         template=template,
         isolation=isolation,

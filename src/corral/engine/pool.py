@@ -116,7 +116,7 @@ class WarmPool:
             limits = want.limits
             engine.runtime.update(ws.id, limits.cpu, limits.memory_mib, limits.pids)
             with contextlib.suppress(OSError):  # cosmetic: `hostname` shows its new name
-                linux.set_hostname_of(ws.extra["pid"], want.name)
+                linux.set_hostname_of(int(str(ws.extra["pid"])), want.name)
             ws.owner, ws.name, ws.env, ws.labels = want.owner, want.name, want.env, want.labels
             ws.limits, ws.lifecycle, ws.extra = want.limits, want.lifecycle, {
                 **want.extra, **ws.extra, "pooled": True}  # fmt: skip

@@ -144,7 +144,7 @@ class Supervisor:
                 self.engine.emit(current, "oom", "main process killed: out of memory")
             if not should_restart(current.restart, exited.exit_code):
                 return
-            count = int(current.extra.get("consecutive_restarts", 0) or 0) + 1
+            count = int(str(current.extra.get("consecutive_restarts") or 0)) + 1
             limit = current.lifecycle.max_retries
             if current.restart == "on-failure" and limit is not None and count > limit:
                 current.error = f"gave up after {limit} restarts in a row"

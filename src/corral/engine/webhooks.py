@@ -10,6 +10,7 @@ with `X-Corral-Timestamp` (unix seconds), so a receiver can reject replays.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import json
@@ -92,7 +93,9 @@ class Webhooks:
             conn.execute(delete(t.webhook_deliveries).where(
                 t.webhook_deliveries.c.webhook_id == hook_id))  # fmt: skip
 
-    def deliveries(self, owner: str, hook_id: str, status: str | None) -> list[dict[str, Any]]:
+    def deliveries(
+        self, owner: str, hook_id: str, status: str | None
+    ) -> builtins.list[dict[str, Any]]:
         if not any(h.id == hook_id for h in self.list(owner)):
             raise NotFound(f"no webhook {hook_id!r}")
         query = select(t.webhook_deliveries).where(t.webhook_deliveries.c.webhook_id == hook_id)
