@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -104,6 +105,7 @@ def daemon(**env: str) -> Iterator[BenchDaemon]:
             with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
                 for ws in http.get("/v1/workspaces").json()["workspaces"]:
                     http.delete(f"/v1/workspaces/{ws['id']}")
+                drain_pool(http, run_dir)
         except Exception:
             pass
         proc.terminate()
@@ -113,6 +115,21 @@ def daemon(**env: str) -> Iterator[BenchDaemon]:
         remove_hub(run_dir)
         shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def drain_pool(http: httpx.Client, run_dir: Path, timeout: float = 120) -> None:
+    """Empty the warm pool and wait until its sandboxes are gone: workspaces outlive the
+    daemon by design, so a throwaway daemon must not leave pooled ones behind."""
+    if http.put("/v1/admin/pools/host", json={"size": 0}).status_code != 200:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runtime = json.loads(subprocess.run(
+            ["crun", "--root", str(run_dir / "runtime"), "list", "--format", "json"],
+            capture_output=True, text=True).stdout or "[]")  # fmt: skip
+        if not runtime:
+            return
+        time.sleep(0.2)
 
 
 def print_table(title: str, samples: list[Sample], reference: str | None = None) -> None:
