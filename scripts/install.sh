@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(crun runc catatonit tini bubblewrap nftables iproute2 e2fsprogs runsc python3-venv)
 if [[ "${1:-}" == "test" ]]; then
-  PACKAGES+=(procps curl chromium)
+  PACKAGES+=(procps curl chromium postgresql)
 fi
 
 missing=()
@@ -30,7 +30,7 @@ if [[ ! -f "$stamp" ]]; then
   if [[ "${1:-}" == "test" ]]; then
     .venv/bin/pip install -q -e ".[test]"
   else
-    .venv/bin/pip install -q -e .
+    .venv/bin/pip install -q -e ".[e2b]"
   fi
   touch "$stamp"
 fi
