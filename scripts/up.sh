@@ -5,6 +5,15 @@ cd "$(dirname "$0")/.."
 state_dir="$1" port="$2" log="$3" pidfile="$4"
 url="http://127.0.0.1:${port}"
 mkdir -p "$state_dir"
+# Runtime state (container configs hold the env of running workspaces, secrets included)
+# belongs on tmpfs. Where /run is a disk, give corral a tmpfs of its own, but never over a
+# run dir that already holds state (running workspaces would be hidden from the daemon).
+run_dir="${CORRAL_RUN_DIR:-/run/corral}"
+if [[ "$(stat -f -c %T "$(dirname "$run_dir")")" != "tmpfs" ]] \
+    && ! mountpoint -q "$run_dir" && [[ -z "$(ls -A "$run_dir" 2>/dev/null)" ]]; then
+  mkdir -p "$run_dir"
+  mount -t tmpfs -o mode=0700,size=1g corral-run "$run_dir"
+fi
 if ! curl -fsS "$url/v1/health" >/dev/null 2>&1; then
   CORRAL_STATE_DIR="$state_dir" CORRAL_PORT="$port" setsid .venv/bin/corral serve >>"$log" 2>&1 < /dev/null &
   echo $! >"$pidfile"

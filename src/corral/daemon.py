@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 import uvicorn
@@ -132,6 +133,9 @@ def serve(settings: Settings) -> None:
     if key:
         print(f"admin API key (shown once, also in {settings.admin_key_file}): {key}",
               file=sys.stderr)  # fmt: skip
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown: exit through `finally`.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
     try:
         # Workspaces outlive the daemon: shutting down leaves them running for re-adoption.
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
@@ -144,6 +148,10 @@ def serve(settings: Settings) -> None:
         if settings.stop_workspaces_on_exit:
             stop_all(engine)
         store.close()
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def stop_all(engine: Engine) -> None:

@@ -77,3 +77,26 @@ def test_unauthenticated_is_refused(server: Daemon) -> None:
     assert httpx.get(f"{server.url}/v1/workspaces").status_code == 401
     bad = httpx.get(f"{server.url}/v1/workspaces", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401 and bad.json()["error"] == "unauthorized"
+
+
+def test_graceful_shutdown_leaves_workspaces_running_unless_asked(
+    server: Daemon, unique_name: str
+) -> None:
+    with server.http() as http:
+        ws = http.post("/v1/workspaces", json={"name": unique_name}).json()
+        http.post(f"/v1/workspaces/{ws['id']}/exec", json={"command": "sleep 1000 >/dev/null &"})
+    server.stop()  # SIGTERM: a clean shutdown
+    server.start()
+    with server.http() as http:
+        assert http.get(f"/v1/workspaces/{ws['id']}").json()["state"] == "running"
+        out = http.post(f"/v1/workspaces/{ws['id']}/exec", json={"command": "pgrep -x sleep"})
+        assert out.json()["stdout"].strip(), "the workspace's processes did not survive"
+    server.stop()
+    server.extra_env = {"CORRAL_STOP_ON_EXIT": "1"}
+    server.start()
+    server.stop()  # this time it stops every workspace on the way out
+    server.extra_env = {}
+    server.start()
+    with server.http() as http:
+        assert http.get(f"/v1/workspaces/{ws['id']}").json()["state"] == "stopped"
+        http.delete(f"/v1/workspaces/{ws['id']}")

@@ -25,6 +25,12 @@ def serve(
         Path | None, typer.Option(help="Where the database, keys and disks live.")
     ] = None,
     runtime: Annotated[RuntimeChoice | None, typer.Option(help="OCI runtime to use.")] = None,
+    warm_pool: Annotated[
+        str | None, typer.Option(help='Warm pools, "image=size,..." (e.g. host=4); "" for none.')
+    ] = None,
+    stop_on_exit: Annotated[
+        bool, typer.Option(help="Stop every workspace on shutdown (default: leave them running).")
+    ] = False,
 ) -> None:
     """Run the corral daemon (flags override $CORRAL_* variables)."""
     # Imported here: the daemon pulls in the server stack, which no other verb needs.
@@ -37,5 +43,7 @@ def serve(
         port=port or defaults.port,
         state_dir=state_dir or defaults.state_dir,
         runtime=runtime.value if runtime else defaults.runtime,
+        warm_pool=warm_pool if warm_pool is not None else defaults.warm_pool,
+        stop_workspaces_on_exit=stop_on_exit or defaults.stop_workspaces_on_exit,
     )
     daemon.serve(settings)
