@@ -42,6 +42,7 @@ _AS_OOM_CANDIDATE = ("choom", "-n", "500", "--") if shutil.which("choom") else (
 # After the exec'd process exits, how long its output pipes may stay open (held by a
 # background child it left behind) before corral stops waiting for them.
 _PIPE_GRACE_S = 0.2
+_REAP_AFTER_KILL_S = 0.02
 
 
 class OciRuntime:
@@ -246,6 +247,12 @@ class OciRuntime:
                     proc.kill()
                 break
             exit_code = await proc.wait()
+            if timed_out:
+                # The killed command was re-parented to the daemon (a subreaper) when the
+                # runtime's exec process died: reap it now, not at the reaper's next round,
+                # so no zombie of it is left in the workspace.
+                await asyncio.sleep(_REAP_AFTER_KILL_S)
+                REAPER.reap_orphans()
         finally:
             for task in (*readers, feeder, waiter):
                 task.cancel()

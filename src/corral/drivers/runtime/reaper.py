@@ -71,7 +71,7 @@ def alive(pid: int) -> bool:
 
 
 class Reaper:
-    def __init__(self, interval: float = 0.5) -> None:
+    def __init__(self, interval: float = 0.2) -> None:
         self.interval = interval
         # Reentrant: tasks on the event loop's thread may hold it across an await.
         self._lock = threading.RLock()
