@@ -7,9 +7,13 @@ Tests only ever send traffic to addresses inside namespaces they created, or loo
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +133,34 @@ def rows(daemon: Daemon, sql: str, *args: object) -> list[tuple[Any, ...]]:
     """Read the daemon's database (SQLite in WAL mode: safe while it runs)."""
     with sqlite3.connect(f"file:{daemon.state_dir / 'corral.db'}?mode=ro", uri=True) as conn:
         return conn.execute(sql, args).fetchall()
+
+
+@contextmanager
+def host_listener(address: str = "0.0.0.0") -> Iterator[tuple[int, list[str]]]:
+    """A TCP listener on the host (its own addresses: no traffic leaves it) that records the
+    address of every peer it accepts; yields its port and that list."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((address, 0))
+    listener.listen(64)
+    listener.settimeout(0.1)
+    accepted: list[str] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                conn, peer = listener.accept()
+            except TimeoutError:
+                continue
+            accepted.append(peer[0])
+            conn.close()
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], accepted
+    finally:
+        done.set()
+        thread.join()
+        listener.close()

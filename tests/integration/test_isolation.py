@@ -11,13 +11,13 @@ import os
 import secrets
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import Daemon, free_port
+from tests.conftest import Daemon
+from tests.integration.network_probes import host_listener
 
 pytestmark = pytest.mark.integration
 
@@ -376,26 +376,7 @@ def test_sockets_of_one_workspace_are_unreachable_from_another(
 def test_host_loopback_is_unreachable_from_a_workspace(
     http: httpx.Client, workspace: dict, server: Daemon
 ) -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", free_port()))
-    listener.listen(8)
-    port = listener.getsockname()[1]
-    accepted: list[object] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not done.is_set():
-            try:
-                conn, peer = listener.accept()
-            except TimeoutError:
-                continue
-            accepted.append(peer)
-            conn.close()
-
-    thread = threading.Thread(target=accept)
-    thread.start()
-    try:
+    with host_listener("127.0.0.1") as (port, accepted):
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass  # control: the listener works
         probe = (
@@ -405,10 +386,6 @@ def test_host_loopback_is_unreachable_from_a_workspace(
             "    print(s.connect_ex(('127.0.0.1', port)))\n"
         )
         codes = py(http, workspace["id"], probe, str(port), str(server.port))["stdout"].split()
-    finally:
-        done.set()
-        thread.join()
-        listener.close()
     assert len(codes) == 2 and all(code != "0" for code in codes), codes
     assert len(accepted) == 1, f"the host listener accepted workspace connections: {accepted}"
 

@@ -11,7 +11,6 @@ import ipaddress
 import json
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 
@@ -19,6 +18,7 @@ import httpx
 import pytest
 from tests.conftest import Daemon
 from tests.integration.network_probes import (
+    host_listener,
     in_hub,
     ok,
     probe,
@@ -144,27 +144,6 @@ def test_air_gapped_workspace_reaches_nothing(
     lonely, neighbour = make("lonely"), make("neighbour", internet=False)
     assert lonely["internet"] is False and lonely["ports"] == [] and not lonely["api_access"]
     serve(http, neighbour["id"], 7000)
-    # A listener on every address of the host (its own addresses: no traffic leaves it).
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("0.0.0.0", 0))
-    listener.listen(64)
-    port = listener.getsockname()[1]
-    accepted: list[str] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not done.is_set():
-            try:
-                conn, peer = listener.accept()
-            except TimeoutError:
-                continue
-            accepted.append(peer[0])
-            conn.close()
-
-    thread = threading.Thread(target=accept)
-    thread.start()
     host_addresses = json.loads(subprocess.run(["ip", "-j", "-4", "addr", "show"],
                                                capture_output=True, text=True).stdout)  # fmt: skip
     mine = [a["local"] for link in host_addresses for a in link.get("addr_info", [])
@@ -172,16 +151,13 @@ def test_air_gapped_workspace_reaches_nothing(
     subnet = ipaddress.ip_network(server.subnet)
     gateway, host_end = str(subnet[1]), str(subnet[-3])
     assert host_end in mine  # the host's end of the hub link is one of them
-    targets = [f"{neighbour['ip']}:7000", f"{gateway}:{server.port}", f"{gateway}:22",
-               f"127.0.0.1:{port}", *(f"{ip}:{port}" for ip in mine)]  # fmt: skip
-    try:
+    # A listener on every address of the host (its own addresses: no traffic leaves it).
+    with host_listener() as (port, accepted):
+        targets = [f"{neighbour['ip']}:7000", f"{gateway}:{server.port}", f"{gateway}:22",
+                   f"127.0.0.1:{port}", *(f"{ip}:{port}" for ip in mine)]  # fmt: skip
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass  # control: the listener works
         got = probe(http, lonely["id"], *targets)
-    finally:
-        done.set()
-        thread.join()
-        listener.close()
     assert not reached(got), got
     assert accepted == ["127.0.0.1"], f"the host accepted connections from a workspace: {accepted}"
     # No route out at all (only the private subnet, through the hub); DNS has nowhere to go.

@@ -14,10 +14,8 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ import httpx
 import pytest
 from pyroute2 import IPRoute
 from tests.conftest import Daemon, free_port, free_subnet, leaks
-from tests.integration.network_probes import ok, probe, probe_in, reached, run
+from tests.integration.network_probes import host_listener, ok, probe, probe_in, reached, run
 
 from corral.drivers.network.netns import create_netns, remove_netns
 
@@ -198,36 +196,12 @@ def test_internet_does_not_reach_the_host_or_the_daemon(
     http: httpx.Client, daemon: Daemon, internet: Internet
 ) -> None:
     ws = make(http, "prober", internet=True)
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("0.0.0.0", 0))
-    listener.listen(64)
-    port = listener.getsockname()[1]
-    peers: list[str] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not done.is_set():
-            try:
-                conn, peer = listener.accept()
-            except TimeoutError:
-                continue
-            peers.append(peer[0])
-            conn.close()
-
-    thread = threading.Thread(target=accept)
-    thread.start()
     subnet = ipaddress.ip_network(daemon.subnet)
-    try:
+    with host_listener() as (port, peers):
         # Control: the listener answers on the host's uplink address (from the internet side).
         assert reached(probe_in(internet.netns, f"{internet.host_ip}:{port}"))
         got = probe(http, ws["id"], f"{internet.host_ip}:{port}", f"{subnet[-3]}:{port}",
                     f"{subnet[1]}:{daemon.port}", f"{internet.host_ip}:{daemon.port}")  # fmt: skip
-    finally:
-        done.set()
-        thread.join()
-        listener.close()
     assert not reached(got), got
     assert peers == [internet.site_a], peers  # only the control connection
 
