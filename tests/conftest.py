@@ -7,6 +7,7 @@ end of the session every workspace is destroyed and the host is checked for leak
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -108,6 +110,16 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def query(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        """Read the daemon's database, running or not. Read-only and closed at once: a
+        connection of ours that can write could, on closing, take itself for the last one and
+        checkpoint and remove the write-ahead log under the daemon."""
+        import sqlite3
+
+        uri = f"file:{self.state_dir / 'corral.db'}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
+            return conn.execute(sql, args).fetchall()
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
@@ -204,15 +216,14 @@ def network_leaks(daemon: Daemon) -> dict[str, list[str]]:
             if ("set" in item and item["set"].get("elem") and item["set"]["name"] != "resolvers")
             or ("rule" in item and str(item["rule"].get("comment", "")).startswith("link"))
         ]
-    db = daemon.state_dir / "corral.db"
-    if db.exists() and (daemon.proc is None or daemon.proc.poll() is not None):
-        with sqlite3.connect(db) as conn:
-            for table in ("addresses", "links"):
-                try:
-                    rows = conn.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
-                except sqlite3.OperationalError:
-                    rows = []
-                found[table] = [str(row) for row in rows]
+    stopped = daemon.proc is None or daemon.proc.poll() is not None
+    if stopped and (daemon.state_dir / "corral.db").exists():  # live ones have rows, rightly
+        for table in ("addresses", "links"):
+            try:
+                rows = daemon.query(f"SELECT * FROM {table}")  # noqa: S608
+            except sqlite3.OperationalError:
+                rows = []
+            found[table] = [str(row) for row in rows]
     return found
 
 
@@ -247,6 +258,35 @@ def cgroup_dirs(ids: set[str]) -> list[str]:
     return left
 
 
+_DAEMONS: list[Daemon] = []  # the session's daemon, once started
+
+
+def store_damage(daemon: Daemon) -> str | None:
+    """What SQLite's own check finds wrong with the daemon's database (None: nothing)."""
+    import sqlite3
+
+    db = daemon.state_dir / "corral.db"
+    if not db.exists():
+        return None
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        verdict = [row[0] for row in conn.execute("PRAGMA quick_check")]
+    except sqlite3.DatabaseError as e:
+        return str(e)
+    finally:
+        conn.close()
+    return None if verdict == ["ok"] else "; ".join(verdict)[:2000]
+
+
+@pytest.fixture(autouse=True)
+def _store_stays_whole() -> Iterator[None]:
+    """After every test the session daemon's database must still be a sound SQLite file."""
+    yield
+    for daemon in _DAEMONS:
+        damage = store_damage(daemon)
+        assert damage is None, f"the daemon's database is damaged: {damage}"
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[Daemon]:
     if os.geteuid() != 0:
@@ -255,9 +295,11 @@ def server() -> Iterator[Daemon]:
     daemon = Daemon(state_dir=base / "state", run_dir=Path(f"/run/corral-test-{base.name}"),
                     port=free_port())  # fmt: skip
     daemon.start()
+    _DAEMONS.append(daemon)
     try:
         yield daemon
     finally:
+        _DAEMONS.remove(daemon)
         seen: set[str] = set()
         try:
             with daemon.http() as http:

@@ -113,7 +113,7 @@ def serve(settings: Settings) -> None:
     reconcile(engine)
     supervisor = Supervisor(engine, settings.supervise_interval, settings.restart_backoff_cap)
     supervisor.start()
-    sampler = Sampler(engine, settings.metrics_interval)
+    sampler = Sampler(store, engine.storage, engine.events, settings.metrics_interval)
     sampler.start()
     webhooks = Webhooks(store)
     engine.events.listeners.append(webhooks.on_event)

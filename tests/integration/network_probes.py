@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -131,8 +130,7 @@ def workspace_netns(daemon: Daemon, wid: str) -> Path:
 
 def rows(daemon: Daemon, sql: str, *args: object) -> list[tuple[Any, ...]]:
     """Read the daemon's database (SQLite in WAL mode: safe while it runs)."""
-    with sqlite3.connect(f"file:{daemon.state_dir / 'corral.db'}?mode=ro", uri=True) as conn:
-        return conn.execute(sql, args).fetchall()
+    return daemon.query(sql, *args)
 
 
 @contextmanager

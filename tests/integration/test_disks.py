@@ -8,7 +8,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -58,9 +57,8 @@ def data_dir_of(daemon: Daemon, ws_id: str) -> Path:
 
 
 def wrapped_key(daemon: Daemon, key_id: str) -> bytes | None:
-    with sqlite3.connect(daemon.state_dir / "corral.db") as db:
-        row = db.execute("SELECT wrapped FROM keys WHERE key_id = ?", (key_id,)).fetchone()
-    return bytes(row[0]) if row else None
+    rows = daemon.query("SELECT wrapped FROM keys WHERE key_id = ?", key_id)
+    return bytes(rows[0][0]) if rows else None
 
 
 def files_containing(roots: list[Path], needles: list[bytes]) -> list[str]:
@@ -245,8 +243,7 @@ def test_failed_create_with_a_disk_leaves_nothing(server: Daemon, http: httpx.Cl
         assert response.status_code == 500, response.text
         assert set(os.listdir(server.state_dir / "disks")) <= before
         live = {w["id"] for w in http.get("/v1/workspaces").json()["workspaces"]}
-        with sqlite3.connect(server.state_dir / "corral.db") as db:
-            keys = [r[0] for r in db.execute("SELECT key_id FROM keys")]
+        keys = [r[0] for r in server.query("SELECT key_id FROM keys")]
         assert all(k.removeprefix("disk:ws-") in live for k in keys if k.startswith("disk:ws-"))
         attached = [b for b in loop.backing_files().values() if "/disks/ws-" in b
                     and b.startswith(str(server.state_dir))]  # fmt: skip
@@ -298,7 +295,6 @@ def test_crash_mid_create_or_destroy_with_a_disk_converges(crashy: Daemon, point
         assert all(w["state"] == "failed" for w in listed), listed
         for w in listed:
             assert http.delete(f"/v1/workspaces/{w['id']}").json()["state"] == "destroyed"
-    with sqlite3.connect(crashy.state_dir / "corral.db") as db:
-        assert not [r[0] for r in db.execute("SELECT key_id FROM keys WHERE key_id LIKE 'disk:%'")]
+    assert not crashy.query("SELECT key_id FROM keys WHERE key_id LIKE 'disk:%'")
     assert not os.listdir(crashy.state_dir / "disks")
     assert not leaks(crashy)

@@ -196,6 +196,14 @@ def test_output_is_streamed_as_it_comes(sandbox: Sandbox) -> None:
     assert errors == ["done\n"]
 
 
+def test_a_command_that_cannot_start_is_an_error_not_an_exit(sandbox: Sandbox) -> None:
+    with pytest.raises(Exception) as err:  # noqa: PT011 (the SDK's class varies by version)
+        sandbox.commands.run("pwd", cwd="/no/such/dir")
+    assert not isinstance(err.value, CommandExitException)
+    assert "/no/such/dir" in str(err.value) or "chdir" in str(err.value), str(err.value)
+    assert sandbox.commands.run("pwd").stdout == "/root\n"  # and the sandbox is fine
+
+
 def test_timeout_stops_the_command(sandbox: Sandbox) -> None:
     started = time.monotonic()
     with pytest.raises(TimeoutException):

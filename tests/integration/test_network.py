@@ -7,6 +7,7 @@ to loopback. Blocked connections are dropped, so a probe of one waits out its ti
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import socket
@@ -383,7 +384,8 @@ def test_network_survives_a_daemon_crash_and_strays_are_cleaned(
     db_path = server.state_dir / "corral.db"
     import sqlite3
 
-    with sqlite3.connect(db_path) as conn:
+    # Written while the daemon is down, and closed before it comes back.
+    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:
         conn.execute("INSERT INTO addresses VALUES ('10.255.0.9', 'deadbeef0003', "
                      "'2020-01-01 00:00:00')")  # fmt: skip
         conn.execute("INSERT INTO links VALUES ('stray1', 'admin', 'deadbeef0003', ?, 1, 'tcp', "

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import secrets
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -76,8 +75,7 @@ def tenants(server: Daemon, http: httpx.Client) -> Iterator[MakeTenant]:
 
 
 def db_rows(server: Daemon, query: str, *args: object) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(server.state_dir / "corral.db") as conn:
-        return conn.execute(query, args).fetchall()
+    return server.query(query, *args)
 
 
 # -- tenants and keys -------------------------------------------------------------------------

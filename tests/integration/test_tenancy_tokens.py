@@ -9,7 +9,6 @@ included) and of other tenants is a 404, on every endpoint; its children die wit
 from __future__ import annotations
 
 import json
-import sqlite3
 import textwrap
 import time
 from collections.abc import Iterator
@@ -71,9 +70,8 @@ def agent(server: Daemon, tenants: MakeTenant) -> Iterator[tuple[Tenant, Agent]]
 
 
 def states(server: Daemon, ids: list[str]) -> list[str]:
-    with sqlite3.connect(server.state_dir / "corral.db") as conn:
-        marks = ",".join("?" * len(ids))
-        rows = dict(conn.execute(f"SELECT id, state FROM workspaces WHERE id IN ({marks})", ids))
+    marks = ",".join("?" * len(ids))
+    rows = dict(server.query(f"SELECT id, state FROM workspaces WHERE id IN ({marks})", *ids))
     return [rows[i] for i in ids]
 
 

@@ -1,15 +1,19 @@
-"""The sampler without root: a fake cgroup tree, a fake engine, real files and real logic."""
+"""The sampler without root: a cgroup tree laid out in a temporary directory (cgroupfs is
+plain files to the sampler), with the real store, storage layout and event log."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from corral.drivers.storage.images import ImageStore
+from corral.drivers.storage.overlay import OverlayStorage
+from corral.engine.events import Events
 from corral.engine.spec import Limits, WorkspaceRecord
 from corral.engine.states import State
 from corral.metrics import prometheus
@@ -17,6 +21,7 @@ from corral.metrics.anomaly import Rules
 from corral.metrics.cgroup import CgroupLayout, CgroupStats
 from corral.metrics.fleet import parse_meminfo_total, totals
 from corral.metrics.sampler import Reading, Sampler, derive, rate
+from corral.store import Store
 
 MIB = 1024 * 1024
 
@@ -32,33 +37,31 @@ def record(id: str, state: State = State.RUNNING, **changes: Any) -> WorkspaceRe
 
 
 @dataclass
-class FakeStore:
-    records: list[WorkspaceRecord]
+class Parts:
+    """The sampler's real collaborators: a store (SQLite in a temporary directory), the
+    overlay storage's layout and the event log."""
 
-    def list_workspaces(self) -> list[WorkspaceRecord]:
-        return [ws for ws in self.records if ws.state != State.DESTROYED]
+    store: Store
+    storage: OverlayStorage
+    events: Events
 
+    @classmethod
+    def make(cls, root: Path, *records: WorkspaceRecord) -> Parts:
+        store = Store(f"sqlite:///{root / 'corral.db'}")
+        for ws in records:
+            store.insert_workspace(ws)
+        storage = OverlayStorage(root / "workspaces", ImageStore(root / "images"))
+        return cls(store, storage, Events(store))
 
-@dataclass
-class FakeStorage:
-    workspaces_dir: Path
+    def sampler(self, **options: Any) -> Sampler:
+        return Sampler(self.store, self.storage, self.events, **options)
 
-    def upper_dir(self, workspace_id: str) -> Path:
-        return self.workspaces_dir / workspace_id / "upper"
+    def set_state(self, ws: WorkspaceRecord, state: State) -> None:
+        ws.state = state
+        self.store.save_workspace(ws)
 
-
-@dataclass
-class FakeEngine:
-    store: FakeStore
-    workspaces_dir: Path
-    events: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
-
-    @property
-    def storage(self) -> FakeStorage:
-        return FakeStorage(self.workspaces_dir)
-
-    def emit(self, ws: WorkspaceRecord, type: str, message: str, **data: Any) -> None:
-        self.events.append((ws.id, type, message, data))
+    def reported(self) -> list[dict[str, Any]]:
+        return self.store.list_events(owner=None)
 
 
 def cgroup_files(root: Path, id: str, memory: int, oom_kills: int = 0, cpu_ns: int = 0) -> None:
@@ -112,13 +115,14 @@ def test_derive_turns_counters_into_rates() -> None:
 def test_tick_samples_live_workspaces_and_reports_oom_and_anomalies(tmp_path: Path) -> None:
     cgroups = tmp_path / "cgroup"
     running, stopped, gone = record("r1"), record("s1", State.STOPPED), record("d1")
-    engine = FakeEngine(FakeStore([running, stopped, gone]), tmp_path / "workspaces")
-    (engine.workspaces_dir / "r1" / "upper").mkdir(parents=True)
-    (engine.workspaces_dir / "r1" / "upper" / "file").write_bytes(b"x" * 10000)
+    parts = Parts.make(tmp_path, running, stopped, gone)
+    upper = parts.storage.upper_dir("r1")
+    upper.mkdir(parents=True)
+    (upper / "file").write_bytes(b"x" * 10000)
     for ws in ("r1", "d1"):
         cgroup_files(cgroups, ws, memory=10 * MIB)
-    sampler = Sampler(engine, interval=1, rules=Rules(sustain_samples=2),  # type: ignore[arg-type]
-                      layout=CgroupLayout("v1", cgroups))  # fmt: skip
+    sampler = parts.sampler(interval=1, rules=Rules(sustain_samples=2),
+                            layout=CgroupLayout("v1", cgroups))  # fmt: skip
     sampler.tick()
     assert sampler.last_tick.workspaces == 2
     snap = sampler.current("r1")
@@ -126,7 +130,7 @@ def test_tick_samples_live_workspaces_and_reports_oom_and_anomalies(tmp_path: Pa
     assert snap.rootfs_used_bytes is not None and snap.rootfs_used_bytes >= 10000
     assert sampler.current("s1") is None
 
-    gone.state = State.DESTROYED
+    parts.set_state(gone, State.DESTROYED)
     cgroup_files(cgroups, "r1", memory=95 * MIB, oom_kills=1)
     sampler.tick()
     cgroup_files(cgroups, "r1", memory=96 * MIB, oom_kills=1)
@@ -134,25 +138,27 @@ def test_tick_samples_live_workspaces_and_reports_oom_and_anomalies(tmp_path: Pa
     assert sampler.history("d1") == [] and sampler.current("d1") is None
     assert len(sampler.history("r1")) == 3
     assert sampler.tail("r1", "memory_bytes", 2) == [95 * MIB, 96 * MIB]
-    types = [(ws, type) for ws, type, _, _ in engine.events]
-    assert types == [("r1", "oom_kill"), ("r1", "anomaly")]
-    assert engine.events[0][3] == {"killed": 1, "oom_kills": 1}
+    reported = parts.reported()
+    assert [(e["workspace_id"], e["type"]) for e in reported] == [("r1", "oom_kill"),
+                                                                 ("r1", "anomaly")]  # fmt: skip
+    assert reported[0]["data"] == {"killed": 1, "oom_kills": 1}
+    assert reported[0]["message"].startswith("ws-r1: 1 process(es) killed")
     assert [a.kind for a in sampler.anomalies("r1")] == ["memory"]
 
-    fleet = totals(engine.store.list_workspaces(), sampler)  # type: ignore[arg-type]
+    fleet = totals(parts.store.list_workspaces(), sampler)
     assert fleet.workspaces_by_state == {"running": 1, "stopped": 1}
     assert fleet.memory_bytes == 96 * MIB and fleet.anomalies == 1
 
-    running.state = State.STOPPED  # stopped: history kept, nothing live, anomalies gone
+    parts.set_state(running, State.STOPPED)  # stopped: history kept, nothing live, anomalies gone
     sampler.tick()
     assert sampler.current("r1") is None and sampler.anomalies("r1") == []
     assert len(sampler.history("r1")) == 3
 
 
 def test_interval_must_be_positive(tmp_path: Path) -> None:
-    engine = FakeEngine(FakeStore([]), tmp_path)
+    parts = Parts.make(tmp_path)
     with pytest.raises(ValueError):
-        Sampler(engine, interval=0, layout=CgroupLayout("v1", tmp_path))  # type: ignore[arg-type]
+        parts.sampler(interval=0, layout=CgroupLayout("v1", tmp_path))
 
 
 SAMPLE_LINE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$')
@@ -161,9 +167,9 @@ SAMPLE_LINE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+
 def test_prometheus_text_format(tmp_path: Path) -> None:
     cgroups = tmp_path / "cgroup"
     ws = record("p1", name='we"ird\\name')
-    engine = FakeEngine(FakeStore([ws]), tmp_path / "workspaces")
+    parts = Parts.make(tmp_path, ws)
     cgroup_files(cgroups, "p1", memory=5 * MIB, cpu_ns=1_500_000_000)
-    sampler = Sampler(engine, interval=1, layout=CgroupLayout("v1", cgroups))  # type: ignore[arg-type]
+    sampler = parts.sampler(interval=1, layout=CgroupLayout("v1", cgroups))
     sampler.tick()
     text = prometheus.render([ws], sampler)
     assert text.endswith("\n")

@@ -128,7 +128,7 @@ class Engine:
                              action=action.value, before=before.value, after=ws.state.value)
 
     def emit(self, ws: WorkspaceRecord, type: str, message: str, **data: object) -> None:
-        self.events.emit(ws.owner, ws.id, type, f"{ws.name}: {message}", **data)
+        self.events.about(ws, type, message, **data)
 
     def _base_env(self, ws: WorkspaceRecord) -> dict[str, str]:
         env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": ws.name, **ws.env,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from corral.engine.spec import WorkspaceRecord
 from corral.store import Store
 from corral.store.store import utcnow
 
@@ -62,6 +63,10 @@ class Events:
             except RuntimeError:  # that loop is closed: the subscriber is gone
                 self.unsubscribe(loop, queue)
         return event
+
+    def about(self, ws: WorkspaceRecord, type: str, message: str, **data: Any) -> Event:
+        """An event of workspace `ws`, its message prefixed with the workspace's name."""
+        return self.emit(ws.owner, ws.id, type, f"{ws.name}: {message}", **data)
 
     def subscribe(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event]]:
         entry = (asyncio.get_running_loop(), asyncio.Queue[Event](maxsize=10_000))

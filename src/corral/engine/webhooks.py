@@ -73,7 +73,7 @@ class Webhooks:
         """Register a webhook; returns it and its signing secret (shown once)."""
         secret = "whsec_" + secrets.token_urlsafe(32)
         hook = Webhook(secrets.token_hex(8), owner, url, event_types, max_attempts, utcnow())
-        with self.store.engine.begin() as conn:
+        with self.store.writing() as conn:
             conn.execute(insert(t.webhooks).values(
                 id=hook.id, owner=owner, url=url, secret=secret, event_types=event_types,
                 max_attempts=max_attempts, created_at=hook.created_at))  # fmt: skip
@@ -85,7 +85,7 @@ class Webhooks:
             return [_webhook(r) for r in rows]
 
     def delete(self, owner: str, hook_id: str) -> None:
-        with self.store.engine.begin() as conn:
+        with self.store.writing() as conn:
             done = conn.execute(delete(t.webhooks).where(
                 t.webhooks.c.id == hook_id, t.webhooks.c.owner == owner))  # fmt: skip
             if not done.rowcount:
@@ -121,7 +121,7 @@ class Webhooks:
             "created_at": event.created_at.isoformat(),
         })  # fmt: skip
         now = utcnow()
-        with self.store.engine.begin() as conn:
+        with self.store.writing() as conn:
             for hook_id in wanted:
                 conn.execute(insert(t.webhook_deliveries).values(
                     webhook_id=hook_id, event_id=event.id, payload=payload, status="pending",
@@ -189,7 +189,7 @@ class Webhooks:
             values = {"next_attempt_at": now + timedelta(seconds=retry_delay(attempts))}
         values.update(attempts=attempts, last_error=error, updated_at=now)
         query = update(t.webhook_deliveries).where(t.webhook_deliveries.c.id == row["id"])
-        with self.store.engine.begin() as conn:
+        with self.store.writing() as conn:
             conn.execute(query.values(**values))
 
 

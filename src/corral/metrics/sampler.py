@@ -19,13 +19,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from corral.engine.engine import Engine
+from corral.drivers.storage.base import Storage
+from corral.engine.events import Events
 from corral.engine.spec import WorkspaceRecord
 from corral.engine.states import State
 from corral.metrics import disk, netdev
 from corral.metrics.anomaly import Anomaly, Detector, Rules
 from corral.metrics.cgroup import CgroupLayout, CgroupStats
 from corral.metrics.series import History, Point
+from corral.store import Store
 
 log = logging.getLogger("corral.metrics")
 
@@ -173,7 +175,9 @@ class TickStats:
 
 @dataclass
 class Sampler:
-    engine: Engine
+    store: Store  # the workspaces to sample
+    storage: Storage  # where their writable layers are
+    events: Events  # where OOM kills and anomalies are reported
     interval: float = DEFAULT_INTERVAL_S
     rules: Rules = field(default_factory=Rules)
     layout: CgroupLayout = field(default_factory=CgroupLayout.detect)
@@ -213,7 +217,7 @@ class Sampler:
 
     def tick(self) -> None:
         started, started_cpu = time.perf_counter(), time.thread_time()
-        records = self.engine.store.list_workspaces()  # every workspace not destroyed
+        records = self.store.list_workspaces()  # every workspace not destroyed
         with self._lock:
             for gone in self._tracked.keys() - {ws.id for ws in records}:
                 del self._tracked[gone]
@@ -249,7 +253,7 @@ class Sampler:
         walk_seconds = None
         if tracked is None or now >= tracked.disk_due:
             started = time.perf_counter()
-            rootfs_used = disk.tree_usage(str(self.engine.storage.upper_dir(ws.id)))
+            rootfs_used = disk.tree_usage(str(self.storage.upper_dir(ws.id)))
             walk_seconds = time.perf_counter() - started
         data = None
         if isinstance(pid, int) and ws.storage.disk_mib is not None:
@@ -280,10 +284,10 @@ class Sampler:
         for change in changes:
             a = change.anomaly
             if change.raised:
-                self.engine.emit(ws, "anomaly", a.message, kind=a.kind, value=round(a.value, 2),
+                self.events.about(ws, "anomaly", a.message, kind=a.kind, value=round(a.value, 2),
                                  threshold=round(a.threshold, 2))  # fmt: skip
             else:
-                self.engine.emit(ws, "anomaly_cleared", f"{a.kind} back to normal", kind=a.kind)
+                self.events.about(ws, "anomaly_cleared", f"{a.kind} back to normal", kind=a.kind)
         self._report_oom(ws, previous, snapshot)
         return snapshot
 
@@ -294,7 +298,7 @@ class Sampler:
         if killed > 0:
             limit = now.memory_limit_bytes
             detail = f" ({limit // MIB} MiB limit)" if limit else ""
-            self.engine.emit(ws, "oom_kill", f"{killed} process(es) killed: out of memory{detail}",
+            self.events.about(ws, "oom_kill", f"{killed} process(es) killed: out of memory{detail}",
                              killed=killed, oom_kills=now.oom_kills)  # fmt: skip
 
     # -- queries --------------------------------------------------------------------------

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, create_engine, event, insert, inspect, select, text, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from corral.engine.spec import Lifecycle, Limits, WorkspaceRecord
@@ -43,6 +44,15 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction. Every write (and checkpoint) in the process goes through the
+        one write lock: SQLite takes one writer at a time anyway, and writes and checkpoints
+        racing on separate connections are what its WAL-reset bug (fixed in 3.51.3; Debian 12
+        ships 3.40) needs."""
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     # -- workspaces -------------------------------------------------------------------
 
