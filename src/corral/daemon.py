@@ -115,7 +115,8 @@ def serve(settings: Settings) -> None:
     supervisor.start()
     sampler = Sampler(store, engine.storage, engine.events, settings.metrics_interval)
     sampler.start()
-    webhooks = Webhooks(store)
+    webhooks = Webhooks(store, engine.keyring)
+    webhooks.seal_legacy()
     engine.events.listeners.append(webhooks.on_event)
     tenancy = Tenancy(store, engine, webhooks).attach()  # quotas, child policies, cascade
     tenancy.sweep()  # children whose parent was destroyed while the daemon was down

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import pytest
+from tests.conftest import Daemon
+from tests.integration.test_disks import files_containing
 
 from corral.engine.webhooks import sign
 
@@ -74,6 +77,34 @@ def test_signed_delivery_with_retry(http: httpx.Client, unique_name: str) -> Non
         assert delivered and delivered[0]["attempts"] == 2
         http.delete(f"/v1/workspaces/{ws['id']}")
         assert http.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
+    finally:
+        receiver.close()
+
+
+def test_signing_secret_is_sealed_at_rest_and_erased_with_the_webhook(
+    server: Daemon, http: httpx.Client, unique_name: str
+) -> None:
+    receiver = Receiver()
+    try:
+        hook = http.post("/v1/webhooks", json={"url": receiver.url, "events": ["state"]}).json()
+        secret = hook["secret"]
+        stored = server.query("SELECT secret FROM webhooks WHERE id = ?", hook["id"])[0][0]
+        assert stored.startswith("sealed:") and secret not in stored
+        os.sync()
+        assert not files_containing([server.state_dir, server.log_path], [secret.encode()])
+        key = f"webhook:{hook['id']}"
+        assert server.query("SELECT key_id FROM keys WHERE key_id = ?", key)
+        # A restart unseals it with the master key: deliveries are still signed right.
+        server.kill9()
+        server.start()
+        with server.http() as again:
+            ws = again.post("/v1/workspaces", json={"name": unique_name}).json()
+            headers, body = wait_for(lambda: receiver.requests and receiver.requests[-1])
+            assert headers["X-Corral-Signature"] == sign(secret, headers["X-Corral-Timestamp"],
+                                                         body)  # fmt: skip
+            again.delete(f"/v1/workspaces/{ws['id']}")
+            assert again.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
+        assert not server.query("SELECT key_id FROM keys WHERE key_id = ?", key)
     finally:
         receiver.close()
 

@@ -6,10 +6,14 @@ thread sends due deliveries; a failure is retried after 1 s, 2 s, 4 s... and aft
 
 Signature: `X-Corral-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`
 with `X-Corral-Timestamp` (unix seconds), so a receiver can reject replays.
+
+The signing secret is shown once and kept sealed (AES-GCM) under a data key of its own,
+`webhook:<id>`, wrapped by the master key; deleting the webhook destroys that key.
 """
 
 from __future__ import annotations
 
+import base64
 import builtins
 import hashlib
 import hmac
@@ -27,6 +31,7 @@ from sqlalchemy import delete, insert, select, update
 
 from corral.engine.events import Event
 from corral.errors import NotFound
+from corral.secrets.keyring import Keyring
 from corral.store import Store
 from corral.store import tables as t
 from corral.store.store import utcnow
@@ -58,8 +63,9 @@ class Webhook:
 
 
 class Webhooks:
-    def __init__(self, store: Store, interval: float = 0.2) -> None:
+    def __init__(self, store: Store, keyring: Keyring, interval: float = 0.2) -> None:
         self.store = store
+        self.keyring = keyring
         self.interval = interval
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -73,9 +79,10 @@ class Webhooks:
         """Register a webhook; returns it and its signing secret (shown once)."""
         secret = "whsec_" + secrets.token_urlsafe(32)
         hook = Webhook(secrets.token_hex(8), owner, url, event_types, max_attempts, utcnow())
+        sealed = self._seal(hook.id, secret)
         with self.store.writing() as conn:
             conn.execute(insert(t.webhooks).values(
-                id=hook.id, owner=owner, url=url, secret=secret, event_types=event_types,
+                id=hook.id, owner=owner, url=url, secret=sealed, event_types=event_types,
                 max_attempts=max_attempts, created_at=hook.created_at))  # fmt: skip
         return hook, secret
 
@@ -92,6 +99,7 @@ class Webhooks:
                 raise NotFound(f"no webhook {hook_id!r}")
             conn.execute(delete(t.webhook_deliveries).where(
                 t.webhook_deliveries.c.webhook_id == hook_id))  # fmt: skip
+        self.keyring.destroy(_key_id(hook_id))
 
     def deliveries(
         self, owner: str, hook_id: str, status: str | None
@@ -170,7 +178,8 @@ class Webhooks:
             response = self._http.post(row["url"], content=body, headers={
                 "Content-Type": "application/json",
                 "X-Corral-Timestamp": timestamp,
-                "X-Corral-Signature": sign(row["secret"], timestamp, body),
+                "X-Corral-Signature": sign(self._unseal(row["webhook_id"], row["secret"]),
+                                           timestamp, body),  # fmt: skip
                 "X-Corral-Delivery": str(row["id"]),
             })  # fmt: skip
             if not 200 <= response.status_code < 300:
@@ -191,6 +200,41 @@ class Webhooks:
         query = update(t.webhook_deliveries).where(t.webhook_deliveries.c.id == row["id"])
         with self.store.writing() as conn:
             conn.execute(query.values(**values))
+
+
+    # -- the signing secret, sealed at rest ------------------------------------------------
+
+    def _seal(self, hook_id: str, secret: str) -> str:
+        blob = self.keyring.seal(_key_id(hook_id), secret, _context(hook_id))
+        return SEALED + base64.b64encode(blob).decode()
+
+    def _unseal(self, hook_id: str, stored: str) -> str:
+        if not stored.startswith(SEALED):
+            return stored  # made before secrets were sealed; `seal_legacy` seals it at start
+        blob = base64.b64decode(stored.removeprefix(SEALED))
+        return self.keyring.unseal(_key_id(hook_id), blob, _context(hook_id))
+
+    def seal_legacy(self) -> int:
+        """Seal the secrets that an older corral stored as they were; how many it sealed."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(t.webhooks.c.id, t.webhooks.c.secret)).all()
+        legacy = [(hook_id, secret) for hook_id, secret in rows if not secret.startswith(SEALED)]
+        for hook_id, secret in legacy:
+            with self.store.writing() as conn:
+                conn.execute(update(t.webhooks).where(t.webhooks.c.id == hook_id)
+                             .values(secret=self._seal(hook_id, secret)))  # fmt: skip
+        return len(legacy)
+
+
+SEALED = "sealed:"
+
+
+def _key_id(hook_id: str) -> str:
+    return f"webhook:{hook_id}"
+
+
+def _context(hook_id: str) -> str:
+    return f"webhook {hook_id} signing secret"
 
 
 def _webhook(row: Any) -> Webhook:
