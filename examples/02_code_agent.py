@@ -21,6 +21,8 @@ TASKS = {
     "rm -rf /": "import shutil; shutil.rmtree('/', ignore_errors=True); print('deleted')",
     "fork bomb": "import os\nwhile True:\n    os.fork()",
     "memory bomb": "x = bytearray(1 << 30); print(len(x))",
+    "disk bomb": "import os; fd = os.open('/var/tmp/fill', os.O_CREAT | os.O_WRONLY)\n"
+                 "os.posix_fallocate(fd, 0, 10 << 30); print('took 10 GiB of the host')",
     "network call": "import urllib.request; urllib.request.urlopen('http://example.com', "
                     "timeout=2); print('reached the internet')",
     "infinite loop": "while True: pass",

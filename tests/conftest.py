@@ -71,6 +71,7 @@ class Daemon:
             "CORRAL_URL": self.url,
             "CORRAL_METRICS_INTERVAL": "1",  # sample fast enough for tests to see history
             "CORRAL_WARM_POOL": "",  # no pool unless a test asks for one (test_pool.py)
+            "CORRAL_ROOTFS_WARN_MIB": "200",  # a disk anomaly a test can cause (test_metrics.py)
             "CORRAL_SUBNET": self.subnet,
             **self.extra_env,
         }

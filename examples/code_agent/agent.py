@@ -17,7 +17,8 @@ from corral.llm import Message, ScriptedModel, Tool, from_env, run_tools
 from corral.llm.scripted import call, last_tool_result, say
 
 client = Client()  # CORRAL_URL + CORRAL_TOKEN, set by corral inside this workspace
-SANDBOX = {"memory_mib": 64, "pids": 64, "cpu": 0.5}
+# Small limits, and a capped writable layer: a disk bomb hits ENOSPC, not the host's disk.
+SANDBOX = {"memory_mib": 64, "pids": 64, "cpu": 0.5, "rootfs_mib": 64}
 
 
 def run_python(code: str) -> dict[str, object]:

@@ -40,6 +40,10 @@ class Settings:
     metrics_interval: float = field(
         default_factory=lambda: float(os.environ.get("CORRAL_METRICS_INTERVAL", "5"))
     )
+    # A workspace whose writable layer grows past this many MiB is flagged (0: never).
+    rootfs_warn_mib: int = field(
+        default_factory=lambda: int(os.environ.get("CORRAL_ROOTFS_WARN_MIB", "10240"))
+    )
     # The operator's master key (64 hex digits); default: <state_dir>/master.key, made once.
     master_key_path: Path | None = field(
         default_factory=lambda: Path(p) if (p := os.environ.get("CORRAL_MASTER_KEY_FILE")) else None

@@ -31,6 +31,7 @@ from corral.engine.states import State
 from corral.engine.supervisor import Supervisor
 from corral.engine.webhooks import Webhooks
 from corral.errors import CorralError, RuntimeFailure
+from corral.metrics.anomaly import MIB, Rules
 from corral.metrics.sampler import Sampler
 from corral.secrets.keyring import Keyring
 from corral.secrets.master import MasterKeyFile
@@ -113,7 +114,8 @@ def serve(settings: Settings) -> None:
     reconcile(engine)
     supervisor = Supervisor(engine, settings.supervise_interval, settings.restart_backoff_cap)
     supervisor.start()
-    sampler = Sampler(store, engine.storage, engine.events, settings.metrics_interval)
+    rules = Rules(rootfs_bytes=settings.rootfs_warn_mib * MIB or None)
+    sampler = Sampler(store, engine.storage, engine.events, settings.metrics_interval, rules)
     sampler.start()
     webhooks = Webhooks(store, engine.keyring)
     webhooks.seal_legacy()

@@ -62,8 +62,9 @@ def test_2_code_agent_sandboxes_contain_hostile_code(sdk: Client) -> None:
     report = load("02_code_agent.py").run(sdk)
     results = report["results"]
     assert results["arithmetic"] == {**results["arithmetic"], "exit_code": 0, "stdout": "5050\n"}
-    for hostile in ("fork bomb", "memory bomb", "network call", "infinite loop"):
+    for hostile in ("fork bomb", "memory bomb", "disk bomb", "network call", "infinite loop"):
         assert results[hostile]["exit_code"] != 0, hostile
+    assert "No space left on device" in results["disk bomb"]["stderr"]
     assert "reached the internet" not in results["network call"]["stdout"]
     assert report["agent_alive"] and report["bystander_intact"]
     assert report["sandboxes_left"] == []

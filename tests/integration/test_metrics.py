@@ -153,6 +153,25 @@ def test_memory_near_its_limit_is_an_anomaly(http: httpx.Client, make: Callable[
     assert events(http, wid, "anomaly")[0]["data"]["kind"] == "memory"
 
 
+def test_filling_the_writable_layer_is_an_anomaly(
+    http: httpx.Client, make: Callable[..., dict]
+) -> None:
+    """That layer has no size cap here; filling it is seen and flagged (the test daemon flags
+    from 200 MiB), and cleared once the space is freed."""
+    wid = make()["id"]
+    fill = "dd if=/dev/zero of=/var/big bs=1M count=260 status=none"
+    http.post(f"/v1/workspaces/{wid}/exec", json={"command": fill})
+    body = wait_for(lambda: (m := metrics(http, wid))["anomalies"] and m, 30, "a disk anomaly")
+    anomaly = body["anomalies"][0]
+    assert anomaly["kind"] == "disk" and anomaly["value"] >= anomaly["threshold"] == 200 * MIB
+    assert "written to its writable layer" in anomaly["message"]
+    assert body["current"]["rootfs_used_bytes"] >= 260 * MIB
+    assert events(http, wid, "anomaly")[0]["data"]["kind"] == "disk"
+    http.post(f"/v1/workspaces/{wid}/exec", json={"command": "rm /var/big"})
+    wait_for(lambda: not metrics(http, wid)["anomalies"], 30, "the anomaly to clear")
+    assert events(http, wid, "anomaly_cleared")[0]["data"]["kind"] == "disk"
+
+
 def test_oom_kill_is_counted_and_reported(http: httpx.Client, make: Callable[..., dict]) -> None:
     wid = make(memory_mib=32)["id"]
     wait_for(lambda: metrics(http, wid)["current"], 10, "a first sample")

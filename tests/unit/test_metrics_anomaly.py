@@ -75,3 +75,18 @@ def test_memory_near_the_limit() -> None:
 def test_no_memory_verdict_without_a_limit() -> None:
     detector = Detector(RULES)
     assert feed(detector, [None] * 5, memory=10**12, limit=None) == []  # type: ignore[list-item]
+
+
+def test_a_growing_writable_layer_is_flagged_and_cleared_when_freed() -> None:
+    detector = Detector(Rules(sustain_samples=2, rootfs_bytes=100 * MIB))
+    seen = []
+    for i, used in enumerate([10, 99, 150, 400, 400, 20, 20]):
+        for change in detector.observe(float(i), None, None, None, used * MIB):
+            seen.append((i, change.anomaly.kind, change.raised))
+    assert seen == [(3, "disk", True), (6, "disk", False)]
+    assert not detector.active
+
+
+def test_disk_anomalies_can_be_turned_off() -> None:
+    detector = Detector(Rules(sustain_samples=1, rootfs_bytes=None))
+    assert detector.observe(0.0, None, None, None, 10**12) == []

@@ -31,10 +31,11 @@ def ws(**fields: object) -> WorkspaceRecord:
 def test_usage_sums_workspaces_and_volumes() -> None:
     records = [
         ws(limits=Limits(cpu=0.5, memory_mib=128), ttl_seconds=60),
-        ws(limits=Limits(cpu=1.0, memory_mib=256), storage=StorageSpec(disk_mib=100)),
+        ws(limits=Limits(cpu=1.0, memory_mib=256), storage=StorageSpec(disk_mib=100,
+                                                                       rootfs_mib=20)),
     ]
     assert Usage.of(records, volumes_mib=50) == Usage(
-        workspaces=2, cpu=1.5, memory_mib=384, disk_mib=150, temporary=1
+        workspaces=2, cpu=1.5, memory_mib=384, disk_mib=170, temporary=1
     )
 
 
@@ -47,6 +48,8 @@ def test_usage_sums_workspaces_and_volumes() -> None:
          "max_memory_mib"),
         (Quotas(max_disk_mib=100), Usage(disk_mib=90), ws(storage=StorageSpec(disk_mib=16)),
          "max_disk_mib"),
+        (Quotas(max_disk_mib=100), Usage(disk_mib=90), ws(storage=StorageSpec(rootfs_mib=16)),
+         "max_disk_mib"),  # a capped writable layer is disk space set aside too
         (Quotas(max_temporary=1), Usage(temporary=1), ws(ttl_seconds=60), "max_temporary"),
     ],
 )  # fmt: skip

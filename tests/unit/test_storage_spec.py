@@ -68,6 +68,9 @@ def test_env_secret_rejects(env: dict) -> None:
     "extra",
     [
         {"disk_mib": 8},  # below the minimum
+        {"rootfs_mib": 8},
+        {"rootfs_mib": -1},
+        {"rootfs_mib": 1 << 40},
         {"disk_mib": 64, "disk_path": "relative"},
         {"disk_mib": 64, "disk_path": "/"},
         {"disk_mib": 64, "disk_path": "/proc/x"},

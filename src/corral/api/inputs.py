@@ -34,6 +34,7 @@ def storage_spec(body: schemas.WorkspaceCreate) -> StorageSpec:
         disk_path=body.disk_path,
         volumes=tuple(VolumeAttachment(v.name, v.path, v.readonly) for v in body.volumes),
         template=body.template,
+        rootfs_mib=body.rootfs_mib,
     )
 
 

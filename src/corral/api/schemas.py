@@ -161,6 +161,10 @@ class WorkspaceCreate(Strict):
         default=None, description="a persistent encrypted disk of this size (its hard quota)"
     )
     disk_path: str = Field(default="/data", description="where the disk is mounted")
+    rootfs_mib: Annotated[int, Field(ge=MIN_DISK_MIB, le=MAX_DISK_MIB)] | None = Field(
+        default=None, description="a hard cap on the writable layer (whatever is written "
+        "outside the disk): writes past it fail with ENOSPC; default: uncapped"
+    )
     volumes: list[VolumeMount] = Field(default_factory=list, max_length=64)
     template: Annotated[str, Field(max_length=63)] | None = Field(
         default=None, description="a template (snapshot) to start from, by name or id"
@@ -331,6 +335,7 @@ class Workspace(BaseModel):
     secret_env_names: list[str] = Field(default_factory=list, description="values never shown")
     disk_mib: int | None = None
     disk_path: str | None = None
+    rootfs_mib: int | None = Field(default=None, description="the writable layer's cap")
     volumes: list[VolumeMount] = Field(default_factory=list)
     template: str | None = Field(default=None, description="id of the template it came from")
     ip: str | None = Field(default=None, description="its address on the private network")
@@ -467,12 +472,13 @@ class MetricsNow(BaseModel):
 
 
 class Anomaly(BaseModel):
-    kind: Literal["cpu", "memory"] = Field(
-        description="cpu: at 10x or more of its own trailing baseline; memory: near its limit"
+    kind: Literal["cpu", "memory", "disk"] = Field(
+        description="cpu: at 10x or more of its own trailing baseline; memory: near its limit; "
+        "disk: its writable layer past CORRAL_ROOTFS_WARN_MIB (that layer has no size cap)"
     )
     message: str
     since: datetime
-    value: float = Field(description="CPU % of one core, or memory bytes")
+    value: float = Field(description="CPU % of one core, memory bytes or writable-layer bytes")
     threshold: float
 
 

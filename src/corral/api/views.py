@@ -48,6 +48,7 @@ def workspace(ws: WorkspaceRecord) -> schemas.Workspace:
         secret_env_names=sorted(ws.secret_env),
         disk_mib=ws.storage.disk_mib,
         disk_path=ws.storage.disk_path if ws.storage.disk_mib is not None else None,
+        rootfs_mib=ws.storage.rootfs_mib,
         volumes=[schemas.VolumeMount(name=a.volume, path=a.path, readonly=a.readonly)
                  for a in ws.storage.volumes],  # fmt: skip
         template=ws.storage.template,

@@ -62,6 +62,10 @@ def create(
         int | None, typer.Option(help="An encrypted persistent disk of this many MiB.")
     ] = None,
     disk_path: Annotated[str, typer.Option(help="Where the disk is mounted.")] = "/data",
+    rootfs: Annotated[
+        int | None,
+        typer.Option(help="Cap what is written outside the disk at this many MiB (ENOSPC)."),
+    ] = None,
     volume: Annotated[
         list[str], typer.Option("--volume", "-v", help="NAME:/path[:ro]; repeatable.")
     ] = [],  # noqa: B006
@@ -91,6 +95,7 @@ def create(
         labels=parse_labels(label),
         disk_mib=disk,
         disk_path=disk_path if disk is not None else None,  # type: ignore[arg-type]
+        rootfs_mib=rootfs,
         volumes=[parse_volume(v) for v in volume] or None,  # type: ignore[misc]
         template=template,
         isolation=isolation,

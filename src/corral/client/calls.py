@@ -73,6 +73,7 @@ class WorkspaceSpec(TypedDict, total=False):
     idle_timeout_seconds: int | None
     disk_mib: int | None  # an encrypted persistent disk of this size, at disk_path
     disk_path: str
+    rootfs_mib: int | None  # a hard cap on what is written outside the disk (ENOSPC past it)
     volumes: list[VolumeMount] | None
     template: str | None  # start from this template (a snapshot), by name or id
     # The private network (air-gapped unless asked): see README "Private network".

@@ -30,7 +30,7 @@ from corral.drivers.runtime.base import (
 )
 from corral.drivers.runtime.isolation import CONTAINER, Isolation, level_of
 from corral.drivers.runtime.ocispec import DEFAULT_PATH
-from corral.drivers.storage.base import Disks, Storage
+from corral.drivers.storage.base import Disks, Rootfs, Storage
 from corral.drivers.storage.snapshots import TemplateLayers
 from corral.engine import faults, secret_env
 from corral.engine.admission import Admission, AdmitAll
@@ -157,8 +157,12 @@ class Engine:
         """Destroy the workspace's data key: its sealed env values are noise from now on."""
         self.keyring.destroy(secret_env.data_key_id(ws.id))
 
+    def _rootfs(self, ws: WorkspaceRecord) -> Rootfs:
+        layers = self.snapshots.layer_paths(ws)
+        return self.storage.prepare(ws.id, ws.image, layers, ws.storage.rootfs_mib)
+
     def _container_spec(self, ws: WorkspaceRecord, phase: str = "boot") -> ContainerSpec:
-        rootfs = self.storage.prepare(ws.id, ws.image, self.snapshots.layer_paths(ws))
+        rootfs = self._rootfs(ws)
         faults.point(f"{phase}.storage")
         attachment = self.network.attach(self.networking.endpoint(ws))
         faults.point(f"{phase}.network")
@@ -519,5 +523,5 @@ class Engine:
         if ws.state in (State.RUNNING, State.PAUSED) and isinstance(pid, int):
             return self.runtime.root_path(ws.id, pid)
         if ws.state == State.STOPPED:
-            return str(self.storage.prepare(ws.id, ws.image, self.snapshots.layer_paths(ws)).path)
+            return str(self._rootfs(ws).path)
         raise Conflict(f"the files of a workspace that is {ws.state.value} are not reachable")

@@ -181,9 +181,9 @@ class Snapshots:
                 )
 
             def seed(fork: WorkspaceRecord) -> None:
-                copy_tree(
-                    self.engine.storage.upper_dir(source.id), self.engine.storage.upper_dir(fork.id)
-                )
+                storage = self.engine.storage
+                copy_tree(storage.upper_dir(source.id),
+                          storage.writable_layer(fork.id, fork.storage.rootfs_mib))  # fmt: skip
                 if source.storage.disk_mib is not None:
                     copy_tree(
                         self.engine.disks.mount(workspace_disk(source.id)),

@@ -65,6 +65,8 @@ class StorageSpec:
     disk_path: str = "/data"
     volumes: tuple[VolumeAttachment, ...] = ()
     template: str | None = None  # the template's id once resolved (name in a request)
+    # The writable layer's size cap (a filesystem of its own); None: uncapped, on the host's.
+    rootfs_mib: int | None = None
 
 
 @dataclass

@@ -9,6 +9,9 @@ Judged per workspace, one sample at a time, so a detector is a small pure state 
   anomalies. A level held for a whole baseline horizon becomes the new baseline (and so
   clears): after an hour, the new normal is normal.
 - memory: the working set at `memory_ratio` of the limit or more, `sustain_samples` in a row.
+- disk: the writable layer (everything written outside a persistent disk) at `rootfs_bytes`
+  or more. That layer has no size cap on this kernel (no ext4/XFS project quotas), so a
+  workspace filling the host's disk is at least seen, and reported, as it happens.
 An anomaly clears after `sustain_samples` samples in a row without its condition.
 """
 
@@ -18,8 +21,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
-AnomalyKind = Literal["cpu", "memory"]
+AnomalyKind = Literal["cpu", "memory", "disk"]
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 
 
 @dataclass(frozen=True)
@@ -30,13 +34,14 @@ class Rules:
     warmup_samples: int = 12  # no CPU verdict before a baseline of this many samples
     sustain_samples: int = 6  # 30 s at 5 s
     memory_ratio: float = 0.9
+    rootfs_bytes: float | None = 10 * GIB  # None: no disk anomalies
 
 
 @dataclass(frozen=True)
 class Anomaly:
     kind: AnomalyKind
     since: float  # Unix time the condition started
-    value: float  # latest CPU % of a core, or memory bytes
+    value: float  # latest CPU % of a core, memory bytes or writable-layer bytes
     threshold: float  # same unit as value
     message: str
 
@@ -70,6 +75,7 @@ class Detector:
         cpu_percent: float | None,
         memory_bytes: float | None,
         memory_limit: float | None,
+        rootfs_bytes: float | None = None,
     ) -> list[Change]:
         changes: list[Change] = []
         if cpu_percent is not None:
@@ -84,6 +90,12 @@ class Detector:
             message = (f"memory at {memory_bytes / memory_limit:.0%} of its "
                        f"{memory_limit / MIB:.0f} MiB limit")  # fmt: skip
             changes += self._judge("memory", memory_bytes >= threshold, time, memory_bytes,
+                                   threshold, message)  # fmt: skip
+        if rootfs_bytes is not None and self.rules.rootfs_bytes:
+            threshold = self.rules.rootfs_bytes
+            message = (f"{rootfs_bytes / MIB:.0f} MiB written to its writable layer "
+                       f"(flagged from {threshold / MIB:.0f} MiB)")  # fmt: skip
+            changes += self._judge("disk", rootfs_bytes >= threshold, time, rootfs_bytes,
                                    threshold, message)  # fmt: skip
         return changes
 

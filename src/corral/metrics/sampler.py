@@ -277,6 +277,7 @@ class Sampler:
                 snapshot.cpu_percent,
                 snapshot.memory_bytes,
                 snapshot.memory_limit_bytes,
+                snapshot.rootfs_used_bytes,
             )
             tracked.history.append(snapshot.point())
             tracked.reading, tracked.snapshot = reading, snapshot

@@ -16,6 +16,7 @@ def storage_to_json(spec: StorageSpec) -> dict[str, Any]:
             {"volume": v.volume, "path": v.path, "readonly": v.readonly} for v in spec.volumes
         ],
         "template": spec.template,
+        "rootfs_mib": spec.rootfs_mib,
     }
 
 
@@ -27,6 +28,7 @@ def storage_from_json(raw: dict[str, Any] | None) -> StorageSpec:
         disk_path=raw.get("disk_path") or "/data",
         volumes=tuple(VolumeAttachment(**v) for v in raw.get("volumes") or ()),
         template=raw.get("template"),
+        rootfs_mib=raw.get("rootfs_mib"),
     )
 
 

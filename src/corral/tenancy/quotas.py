@@ -23,7 +23,7 @@ class Quotas:
     max_workspaces: int | None = None
     max_cpu: float | None = None  # cores, summed over workspaces
     max_memory_mib: int | None = None
-    max_disk_mib: int | None = None  # workspaces' disks and volumes
+    max_disk_mib: int | None = None  # workspaces' disks, capped writable layers, volumes
     max_temporary: int | None = None  # concurrent temporary sandboxes (workspaces with a TTL)
 
     def to_json(self) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def demand(ws: WorkspaceRecord) -> Usage:
         workspaces=1,
         cpu=ws.limits.cpu or 0.0,
         memory_mib=ws.limits.memory_mib or 0,
-        disk_mib=ws.storage.disk_mib or 0,
+        disk_mib=(ws.storage.disk_mib or 0) + (ws.storage.rootfs_mib or 0),
         temporary=1 if ws.temporary else 0,
     )
 

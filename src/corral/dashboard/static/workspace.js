@@ -99,7 +99,7 @@ export function workspacePage({ id, navigate }) {
       v.start && button("start", "Start", "play"), v.stop && button("stop", "Stop", "stop"),
       v.destroy && button("destroy", "Destroy", "trash", "danger"));
     banner.classList.toggle("hidden", !flags.length);
-    replace(banner, icon("alert"), h("div", {}, flags.map((a) => h("div", {}, h("b", {}, a.kind === "cpu" ? "CPU anomaly: " : "Memory anomaly: "),
+    replace(banner, icon("alert"), h("div", {}, flags.map((a) => h("div", {}, h("b", {}, ({ cpu: "CPU anomaly: ", memory: "Memory anomaly: ", disk: "Disk anomaly: " })[a.kind] || "Anomaly: "),
       a.message, h("span", { class: "muted" }, ` · since ${new Date(a.since).toLocaleTimeString()}`)))));
   }
 

@@ -28,11 +28,22 @@ class Rootfs:
 class Storage(Protocol):
     def images(self) -> list[str]: ...
 
-    def prepare(self, workspace_id: str, image: str, layers: tuple[Path, ...] = ()) -> Rootfs:
-        """Mount the root filesystem: `layers` (topmost first) between image and upper dir."""
+    def prepare(
+        self,
+        workspace_id: str,
+        image: str,
+        layers: tuple[Path, ...] = (),
+        size_mib: int | None = None,
+    ) -> Rootfs:
+        """Mount the root filesystem: `layers` (topmost first) between image and upper dir;
+        `size_mib` caps the upper dir (ENOSPC past it), None leaves it uncapped."""
 
     def upper_dir(self, workspace_id: str) -> Path:
         """The writable layer: what a workspace changed relative to its image and layers."""
+
+    def writable_layer(self, workspace_id: str, size_mib: int | None = None) -> Path:
+        """The writable layer, made (a capped one: made and mounted) if it is not there yet:
+        where files are put before a workspace's first start (a fork's copy)."""
 
     def release(self, workspace_id: str) -> None: ...
 

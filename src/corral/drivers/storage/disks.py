@@ -36,8 +36,6 @@ _MKFS = [
     "mkfs.ext4",
     "-q",
     "-F",
-    "-O",
-    "encrypt",
     "-b",
     "4096",
     "-m",
@@ -86,7 +84,7 @@ class EncryptedDisks:
         with self._locked(disk_id):
             image = self.image_path(disk_id)
             if not image.exists():
-                _make_filesystem(image, size_mib)
+                make_filesystem(image, size_mib, encrypt=True)
             return self._mount(disk_id, key)
 
     def mount(self, disk_id: str, key: bytes) -> Path:
@@ -177,11 +175,12 @@ class EncryptedDisks:
                     log.warning(
                         "disk %s: files still open; their key goes when they close", disk_id
                     )
-        _umount(point)
+        unmount_point(point)
 
 
-def _make_filesystem(image: Path, size_mib: int) -> None:
-    """Make the sparse image under a temporary name, so a crash leaves no half-made disk."""
+def make_filesystem(image: Path, size_mib: int, *, encrypt: bool) -> None:
+    """Make a sparse ext4 image under a temporary name, so a crash leaves no half-made disk;
+    `encrypt`: with fscrypt support (keys are set per directory afterwards)."""
     partial = image.with_name(image.name + _PARTIAL)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
@@ -189,7 +188,10 @@ def _make_filesystem(image: Path, size_mib: int) -> None:
     finally:
         os.close(fd)
     proc = subprocess.run(
-        [*_MKFS, str(partial)], capture_output=True, text=True, stdin=subprocess.DEVNULL
+        [*_MKFS, *(["-O", "encrypt"] if encrypt else []), str(partial)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
     if proc.returncode != 0:
         partial.unlink(missing_ok=True)
@@ -205,7 +207,7 @@ def _identifier(data_dir: Path) -> bytes | None:
         return None
 
 
-def _umount(point: Path) -> None:
+def unmount_point(point: Path) -> None:
     """Unmount for real (so the loop device autoclears); lazily only if it stays busy."""
     for _ in range(_UMOUNT_ATTEMPTS):
         try:
