@@ -121,7 +121,20 @@ def test_details_show_data_verbatim_never_as_markup() -> None:
     assert "python3 -c 'print('\"'\"'[not markup]'\"'\"')'" in text
     assert "team=[red]a" in text
     assert "boom [bold]" in text
-    assert "1m (45s left)" in text
+    assert "1m (then destroy, 45s left)" in text
+    assert "off (air-gapped)" in text
+
+
+def test_details_show_network_storage_and_lifecycle() -> None:
+    ws = workspace(ip="10.77.0.5", internet=True, egress=["10.1.2.0/24"], ports=[8080],
+                   disk_mib=64, disk_path="/data", rootfs_mib=128, crash_loop=True,
+                   volumes=[{"name": "shared", "path": "/shared", "readonly": True}],
+                   secret_env_names=["OPENAI_API_KEY"], isolation="gvisor")  # fmt: skip
+    text = rendered(render.workspace_details(ws, NOW))
+    for expected in ("10.77.0.5", "on, only to 10.1.2.0/24", "8080", "64 MiB at /data",
+                     "128 MiB", "shared:/shared:ro", "OPENAI_API_KEY", "runc (gvisor)",
+                     "crash loop"):  # fmt: skip
+        assert expected in text, expected
 
 
 def test_unreachable_daemon_is_one_red_line_and_status_1() -> None:

@@ -85,27 +85,50 @@ def workspace_details(ws: WorkspaceModel, now: datetime | None = None) -> Table:
         last_exit = f"{ws.last_exit_code}{when}"
     ttl = "-"
     if ws.ttl_seconds is not None:
-        ttl = f"{duration(ws.ttl_seconds)} ({time_left(ws.expires_at, now)} left)"
+        left = "" if ws.expires_at is None else f", {time_left(ws.expires_at, now)} left"
+        ttl = f"{duration(ws.ttl_seconds)} (then {ws.on_expire}{left})"
+    state: str | Text = _state(ws.state)
+    if ws.paused_reason:
+        state = Text.assemble(_state(ws.state), f" ({ws.paused_reason})")
+    restart: str | Text = f"{ws.restart} ({ws.restart_count} restarts)"
+    if ws.crash_loop:
+        restart = Text.assemble(restart, (" crash loop", "red"))
     return _fields(
         [
             ("id", ws.id),
             ("name", ws.name),
-            ("state", _state(ws.state)),
-            ("image", ws.image),
-            ("runtime", ws.runtime or "-"),
+            ("state", state),
+            ("image", ws.image if ws.template is None else f"{ws.image} + template {ws.template}"),
+            ("runtime", f"{ws.runtime or '-'} ({ws.isolation})"),
             ("command", shlex.join(ws.command) if ws.command else "-"),
             ("env", ", ".join(ws.env_names) or "-"),
+            ("secrets", ", ".join(ws.secret_env_names) or "-"),
             ("cpu", _or_dash(ws.cpu)),
             ("memory", "-" if ws.memory_mib is None else f"{ws.memory_mib} MiB"),
             ("pids", _or_dash(ws.pids)),
-            ("restart", f"{ws.restart} ({ws.restart_count} restarts)"),
+            ("restart", restart),
             ("last exit", last_exit),
             ("ttl", ttl),
+            ("idle pause", "-" if ws.idle_timeout_seconds is None
+             else f"after {duration(ws.idle_timeout_seconds)} idle"),  # fmt: skip
+            ("ip", ws.ip or "-"),
+            ("internet", _internet(ws)),
+            ("ports", ", ".join(map(str, ws.ports)) or "-"),
+            ("disk", "-" if ws.disk_mib is None else f"{ws.disk_mib} MiB at {ws.disk_path}"),
+            ("rootfs cap", "-" if ws.rootfs_mib is None else f"{ws.rootfs_mib} MiB"),
+            ("volumes", ", ".join(f"{v.name}:{v.path}{':ro' if v.readonly else ''}"
+                                  for v in ws.volumes) or "-"),  # fmt: skip
             ("labels", ", ".join(f"{k}={v}" for k, v in ws.labels.items()) or "-"),
             ("created", f"{ws.created_at:%Y-%m-%d %H:%M:%S %Z} ({age(ws.created_at, now)} ago)"),
             ("error", Text(ws.error, style="red") if ws.error else "-"),
         ]
     )
+
+
+def _internet(ws: WorkspaceModel) -> str:
+    if not ws.internet:
+        return "off (air-gapped)"
+    return f"on, only to {', '.join(ws.egress)}" if ws.egress else "on"
 
 
 def info_details(info: Info, url: str) -> Table:
