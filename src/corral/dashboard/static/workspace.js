@@ -114,7 +114,8 @@ export function workspacePage({ id, navigate }) {
     setText(tiles.net.value, now ? `↓ ${rate(now.net_rx_bytes_per_s)}` : "–");
     setText(tiles.net.sub, now ? `↑ ${rate(now.net_tx_bytes_per_s)} · total ${bytes(now.net_rx_bytes)} / ${bytes(now.net_tx_bytes)}` : "\u00a0");
     setText(tiles.disk.value, now ? bytes((now.rootfs_used_bytes || 0) + (now.disk_used_bytes || 0)) : "–");
-    setText(tiles.disk.sub, now?.disk_size_bytes ? `disk ${bytes(now.disk_used_bytes)} of ${bytes(now.disk_size_bytes, 0)}` : "writable layer");
+    const layer = ws.rootfs_mib ? `writable layer, cap ${bytes(ws.rootfs_mib * 1048576, 0)}` : "writable layer";
+    setText(tiles.disk.sub, now?.disk_size_bytes ? `disk ${bytes(now.disk_used_bytes)} of ${bytes(now.disk_size_bytes, 0)}` : layer);
     replace(tiles.life.value, ttl.el);
     ttl.set(ws.expires_at, ws.ttl_seconds);
     setText(tiles.life.sub, `${ws.restart_count} restarts${ws.last_exit_code !== null ? ` · last exit ${ws.last_exit_code}` : ""}`);
