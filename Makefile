@@ -28,5 +28,5 @@ lint:
 	.venv/bin/mypy src
 
 bench:
-	@scripts/install.sh test
+	@scripts/install.sh bench
 	.venv/bin/python benchmarks/run.py
