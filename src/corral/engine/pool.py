@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,11 @@ log = logging.getLogger("corral.pool")
 
 POOL_OWNER = "__pool__"
 REFILL_NICE = 10
+# A refill waits for a quiet gap this long after the last claim (but never longer than
+# MAX_DEFER_SECONDS): a claimed sandbox's first commands, which come right after its claim,
+# then do not compete with a boot for the CPU and the GIL.
+SETTLE_SECONDS = 0.1
+MAX_DEFER_SECONDS = 0.5
 
 
 def poolable(
@@ -71,6 +77,7 @@ class WarmPool:
         self.claims = 0
         self.misses = 0
         self._rename_pending = False
+        self._last_claim = 0.0
 
     # -- status ------------------------------------------------------------------------
 
@@ -98,6 +105,7 @@ class WarmPool:
                 self.misses += 1
                 self._wake.set()
                 return None
+            self._last_claim = time.monotonic()
             self._wake.set()
             ws = self._hand_over(workspace_id, want)
             if ws is not None:
@@ -161,12 +169,23 @@ class WarmPool:
             self._wake.wait(self.interval)
             self._wake.clear()
             try:
+                self._settle()
                 if self._rename_pending:
                     self._rename_pending = False
                     self.engine.networking.apply()
                 self.refill()
             except Exception:
                 log.exception("warm pool refill failed")
+
+    def _settle(self) -> None:
+        """Wait for a quiet gap after the last claim, within MAX_DEFER_SECONDS."""
+        deadline = time.monotonic() + MAX_DEFER_SECONDS
+        while not self._stop.is_set():
+            now = time.monotonic()
+            quiet = now - self._last_claim
+            if quiet >= SETTLE_SECONDS or now >= deadline:
+                return
+            self._stop.wait(min(SETTLE_SECONDS - quiet, deadline - now))
 
     def refill(self) -> None:
         for image, size in list(self.sizes.items()):
@@ -181,6 +200,7 @@ class WarmPool:
                     continue
                 if missing <= 0:
                     break
+                self._settle()
                 ws = self.engine.create(POOL_OWNER, f"pool-{image}-{utcnow():%H%M%S%f}",
                                         image=image)  # fmt: skip
                 with self._lock:
