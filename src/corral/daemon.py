@@ -25,7 +25,7 @@ from corral.drivers.storage.disks import EncryptedDisks
 from corral.drivers.storage.images import ImageStore
 from corral.drivers.storage.overlay import OverlayStorage
 from corral.engine.engine import Engine
-from corral.engine.pool import WarmPool
+from corral.engine.pool import WarmPool, retire_strays
 from corral.engine.reconciler import reconcile
 from corral.engine.states import State
 from corral.engine.supervisor import Supervisor
@@ -123,7 +123,9 @@ def serve(settings: Settings) -> None:
     tenancy = Tenancy(store, engine, webhooks).attach()  # quotas, child policies, cascade
     tenancy.sweep()  # children whose parent was destroyed while the daemon was down
     webhooks.start()
-    if pools := parse_pools(settings.warm_pool):
+    pools = parse_pools(settings.warm_pool)
+    retire_strays(engine, pools)
+    if pools:
         engine.pool = WarmPool(engine, pools)
         engine.pool.start()
     app = create_app(settings, store, engine, cgroup_mode, sampler)

@@ -133,3 +133,24 @@ def test_pooled_sandboxes_are_invisible_and_survive_a_daemon_crash(pooled: Daemo
         out = http.post(f"/v1/workspaces/{ws['id']}/exec", json={"command": ["echo", "ok"]})
         assert out.json()["stdout"] == "ok\n"
         http.delete(f"/v1/workspaces/{ws['id']}")
+
+
+def test_pooled_sandboxes_of_a_pool_turned_off_are_retired_at_start(server: Daemon) -> None:
+    """Owned by nobody, a pooled sandbox left running by a daemon that comes back without
+    that pool would live on unseen: the next start destroys it."""
+    daemon = Daemon(state_dir=server.state_dir.parent / "retire-state",
+                    run_dir=Path(f"{server.run_dir}-retire"), port=free_port())  # fmt: skip
+    daemon.extra_env = {"CORRAL_WARM_POOL": "host=2"}
+    daemon.start()
+    try:
+        with daemon.http() as http:
+            wait_for(lambda: ready(http) == 2)
+        daemon.stop()  # the pooled sandboxes keep running, as every workspace does
+        assert len(list((daemon.run_dir / "runtime").iterdir())) == 2
+        daemon.extra_env = {"CORRAL_WARM_POOL": ""}
+        daemon.start()
+        with daemon.http() as http:
+            assert http.get("/v1/admin/pools").status_code in (200, 409)
+    finally:
+        daemon.stop()
+    assert not leaks(daemon), leaks(daemon)

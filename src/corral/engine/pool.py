@@ -64,6 +64,22 @@ def poolable(
     )
 
 
+def retire_strays(engine: Engine, sizes: dict[str, int]) -> int:
+    """Destroy pooled sandboxes that no pool will hand out: those of an image with no pool
+    any more (the daemon restarted with that pool, or all pools, off) and those not running
+    (stopped with the daemon). Owned by nobody, they would otherwise live on unseen."""
+    retired = 0
+    for ws in engine.store.list_workspaces(owner=POOL_OWNER):
+        if ws.image in sizes and ws.state == State.RUNNING:
+            continue
+        try:
+            engine.destroy(ws.id, POOL_OWNER)
+            retired += 1
+        except CorralError as exc:
+            log.warning("could not retire pooled sandbox %s: %s", ws.id, exc)
+    return retired
+
+
 class WarmPool:
     def __init__(self, engine: Engine, sizes: dict[str, int], interval: float = 0.5) -> None:
         self.engine = engine
