@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -86,6 +87,35 @@ def cpu_usage_ns(container_id: str, root: Path = CGROUP_ROOT) -> int | None:
         return int((root / "cpuacct" / "corral" / container_id / "cpuacct.usage").read_text())
     except (OSError, ValueError):
         return None
+
+
+_FREEZE_TIMEOUT = 2.0
+
+
+def set_frozen(container_id: str, frozen: bool, root: Path = CGROUP_ROOT) -> None:
+    """Freeze or thaw every process of a container through its cgroup: what `crun pause` and
+    `crun resume` do, without starting a process (~0.1 ms instead of several). Returns once
+    the kernel reports the new state; OSError if the cgroup is not there or does not get
+    there in time (the caller then asks the runtime)."""
+    deadline = time.monotonic() + _FREEZE_TIMEOUT
+    if detect_mode(root) == "v2":
+        directory = root / "corral" / container_id
+        (directory / "cgroup.freeze").write_text("1" if frozen else "0")
+        done = f"frozen {int(frozen)}"
+        while done not in (directory / "cgroup.events").read_text().splitlines():
+            if time.monotonic() > deadline:
+                raise OSError(f"cgroup of {container_id} did not reach '{done}'")
+            time.sleep(0.0005)
+        return
+    state = controller_dir("freezer", container_id, root) / "freezer.state"
+    want = "FROZEN" if frozen else "THAWED"
+    state.write_text(want)
+    # v1 goes through FREEZING while tasks are caught; writing FROZEN again moves it on.
+    while state.read_text().strip() != want:
+        if time.monotonic() > deadline:
+            raise OSError(f"freezer of {container_id} did not reach {want}")
+        time.sleep(0.0005)
+        state.write_text(want)
 
 
 def apply_limits(container_id: str, cpu: float | None, memory_mib: int | None,

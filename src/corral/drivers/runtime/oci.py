@@ -12,6 +12,7 @@ import asyncio
 import builtins
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -33,6 +34,8 @@ from corral.drivers.runtime.base import (
 from corral.drivers.runtime.ocispec import build_config
 from corral.drivers.runtime.reaper import REAPER, run_owned
 from corral.errors import RuntimeFailure
+
+log = logging.getLogger("corral.runtime")
 
 _READ_CHUNK = 65536
 # An exec'd process is as likely an OOM victim as the workspace's init (500), so that under
@@ -106,10 +109,19 @@ class OciRuntime:
         return [_parse_state(item) for item in json.loads(proc.stdout) or []]
 
     def pause(self, container_id: str) -> None:
-        self._call("pause", container_id)
+        self._freeze(container_id, True)
 
     def resume(self, container_id: str) -> None:
-        self._call("resume", container_id)
+        self._freeze(container_id, False)
+
+    def _freeze(self, container_id: str, frozen: bool) -> None:
+        """Straight through the freezer cgroup (the runtime reads its state from there too),
+        or by the runtime's own command where that fails."""
+        try:
+            cgroups.set_frozen(container_id, frozen)
+        except OSError as exc:
+            log.debug("freezer of %s: %s; asking %s", container_id, exc, self.name)
+            self._call("pause" if frozen else "resume", container_id)
 
     def delete(self, container_id: str) -> None:
         state = self.state(container_id)

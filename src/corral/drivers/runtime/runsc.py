@@ -80,6 +80,10 @@ class RunscRuntime(OciRuntime):
             config["linux"]["resources"]["pids"] = {"limit": spec.pids + PIDS_OVERHEAD}
         return config
 
+    def _freeze(self, container_id: str, frozen: bool) -> None:
+        # gVisor pauses its own kernel (the sentry), not just the processes of a cgroup.
+        self._call("pause" if frozen else "resume", container_id)
+
     def _launcher(self) -> list[str]:
         return self._launch
 
