@@ -100,7 +100,7 @@ class TenancyRows:
 
     def insert_audit(self, **row: Any) -> None:
         with self._write_lock, self._engine.begin() as conn:
-            conn.execute(insert(t.audit_log).values(**row))
+            conn.execute(insert(t.audit_log), row)
 
     def audit(
         self,
