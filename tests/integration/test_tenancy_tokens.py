@@ -79,7 +79,9 @@ def test_the_token_creates_and_manages_children_within_the_policy(
     server: Daemon, agent: tuple[Tenant, Agent]
 ) -> None:
     acme, bot = agent
-    assert bot.ws["child_policy"] == {**POLICY, "isolation": "container"}
+    ceilings = {"max_memory_mib": 1024, "max_cpu": 1.0, "max_pids": 512,
+                "max_rootfs_mib": 1024, "max_disk_mib": 1024}  # the defaults  # fmt: skip
+    assert bot.ws["child_policy"] == {**POLICY, "isolation": "container", **ceilings}
     child = bot.child("sandbox", ttl_seconds=60)
     assert child["ttl_seconds"] == 60 and not child["internet"]
     assert run(bot.http, child["id"], "echo from-the-child")["stdout"] == "from-the-child\n"
@@ -112,6 +114,49 @@ def test_each_policy_rule_refuses_with_its_name(
     refused = bot.child("bad", expect=403, **spec)
     assert refused["error"] == "forbidden" and rule in refused["message"], refused
     assert bot.http.get("/v1/workspaces").json()["workspaces"] == []  # nothing half-made
+
+
+def test_a_bare_child_is_bounded_by_the_ceilings_and_cannot_exceed_them(
+    server: Daemon, tenants: MakeTenant
+) -> None:
+    """A compromised agent creates children with no limits, or with huge ones: they get the
+    policy's ceilings as limits, which hold from inside, and asking for more is refused."""
+    acme = tenants("bounded")
+    bot = Agent(server, acme, {**POLICY, "max_memory_mib": 64, "max_cpu": 0.5, "max_pids": 64,
+                               "max_rootfs_mib": 32, "max_disk_mib": 32})  # fmt: skip
+    try:
+        bare = bot.child("bare", ttl_seconds=60)
+        assert (bare["memory_mib"], bare["cpu"], bare["pids"], bare["rootfs_mib"]) == (
+            64, 0.5, 64, 32)  # fmt: skip
+        limits = run(bot.http, bare["id"], "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                     "/sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max "
+                     "/sys/fs/cgroup/pids.max")["stdout"].split()  # fmt: skip
+        assert limits == [str(64 * 1024 * 1024), "64"], limits
+        fill = run(bot.http, bare["id"], "dd if=/dev/zero of=/var/fill bs=1M count=100")
+        assert fill["exit_code"] != 0 and "No space left" in fill["stderr"]
+        for spec, rule in (({"memory_mib": 65}, "max_memory_mib"), ({"cpu": 2}, "max_cpu"),
+                           ({"pids": 10_000}, "max_pids"), ({"rootfs_mib": 64}, "max_rootfs_mib"),
+                           ({"disk_mib": 33}, "max_disk_mib")):  # fmt: skip
+            refused = bot.child("greedy", expect=403, ttl_seconds=60, **spec)
+            assert rule in refused["message"], refused
+        raised = bot.http.patch(f"/v1/workspaces/{bare['id']}", json={"memory_mib": 4096})
+        assert raised.status_code == 403 and "max_memory_mib" in raised.json()["message"]
+        small = bot.child("small", ttl_seconds=60, memory_mib=32, rootfs_mib=16, disk_mib=16)
+        assert (small["memory_mib"], small["rootfs_mib"], small["disk_mib"]) == (32, 16, 16)
+    finally:
+        bot.http.close()
+
+
+def test_null_ceilings_leave_children_unbounded(server: Daemon, tenants: MakeTenant) -> None:
+    acme = tenants("unbounded")
+    bot = Agent(server, acme, {**POLICY, "max_memory_mib": None, "max_cpu": None,
+                               "max_pids": None, "max_rootfs_mib": None})  # fmt: skip
+    try:
+        child = bot.child("free", ttl_seconds=60, memory_mib=4096)
+        assert child["memory_mib"] == 4096 and child["rootfs_mib"] is None
+        assert child["cpu"] is None and child["pids"] is None
+    finally:
+        bot.http.close()
 
 
 def test_at_most_k_children_and_no_way_around_the_ttl(agent: tuple[Tenant, Agent]) -> None:

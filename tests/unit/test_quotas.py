@@ -96,8 +96,12 @@ def test_quotas_round_trip_and_ignore_unknown_fields() -> None:
 # -- child policies ------------------------------------------------------------------------
 
 
+BOUNDED = {"limits": Limits(cpu=1.0, memory_mib=1024, pids=512),
+           "storage": StorageSpec(rootfs_mib=1024)}  # what with_defaults gives a bare child
+
+
 def child(**fields: object) -> WorkspaceRecord:
-    return ws(**{"owner": "acme/p1", "ttl_seconds": 60, **fields})
+    return ws(**{"owner": "acme/p1", "ttl_seconds": 60, **BOUNDED, **fields})
 
 
 def test_a_compliant_child_passes() -> None:
@@ -115,6 +119,12 @@ def test_a_compliant_child_passes() -> None:
         (ChildPolicy(), child(network=NetworkSpec(ports=(80,))), 0, "internet"),
         (ChildPolicy(internet=True), child(network=NetworkSpec(api_access=True)), 0, "api_access"),
         (ChildPolicy(isolation="gvisor"), child(runtime="crun"), 0, "isolation"),
+        (ChildPolicy(), child(limits=Limits(cpu=1.0, pids=512)), 0, "max_memory_mib"),
+        (ChildPolicy(), child(limits=Limits(cpu=1.5, memory_mib=64, pids=8)), 0, "max_cpu"),
+        (ChildPolicy(max_pids=8), child(), 0, "max_pids"),
+        (ChildPolicy(), child(storage=StorageSpec()), 0, "max_rootfs_mib"),
+        (ChildPolicy(), child(storage=StorageSpec(rootfs_mib=16, disk_mib=2048)), 0,
+         "max_disk_mib"),
     ],
 )  # fmt: skip
 def test_each_rule_refuses_with_its_name(
@@ -122,6 +132,16 @@ def test_each_rule_refuses_with_its_name(
 ) -> None:
     with pytest.raises(Forbidden, match=rule):
         children.check(policy, record, siblings)
+
+
+def test_a_bare_child_gets_the_ceilings_as_limits() -> None:
+    policy = ChildPolicy(max_memory_mib=64, max_cpu=None, max_pids=32, max_rootfs_mib=16)
+    limits, storage = children.with_defaults(policy, Limits(memory_mib=32), StorageSpec())
+    assert limits == Limits(cpu=None, memory_mib=32, pids=32) and storage.rootfs_mib == 16
+    children.check(policy, child(limits=limits, storage=storage), 0)
+    unbounded = ChildPolicy(max_memory_mib=None, max_cpu=None, max_pids=None,
+                            max_rootfs_mib=None, max_disk_mib=None)  # fmt: skip
+    assert children.with_defaults(unbounded, Limits(), StorageSpec()) == (Limits(), StorageSpec())
 
 
 def test_policy_rules_that_allow() -> None:

@@ -130,6 +130,22 @@ class ChildPolicy(Strict):
     isolation: Isolation = Field(
         default="container", description="the weakest isolation children may have"
     )
+    # Ceilings on each child; a child that sets no limit gets the ceiling (null: none).
+    max_memory_mib: Annotated[int, Field(ge=16, le=1024 * 1024)] | None = Field(
+        default=1024, description="each child's memory_mib (its default too)"
+    )
+    max_cpu: Annotated[float, Field(ge=0.01, le=256)] | None = Field(
+        default=1.0, description="each child's cpu (its default too)"
+    )
+    max_pids: Annotated[int, Field(ge=8, le=1_000_000)] | None = Field(
+        default=512, description="each child's pids (its default too)"
+    )
+    max_rootfs_mib: Annotated[int, Field(ge=MIN_DISK_MIB, le=MAX_DISK_MIB)] | None = Field(
+        default=1024, description="each child's rootfs_mib, its writable layer (its default too)"
+    )
+    max_disk_mib: Annotated[int, Field(ge=MIN_DISK_MIB, le=MAX_DISK_MIB)] | None = Field(
+        default=1024, description="each child's disk_mib, if it asks for a disk"
+    )
 
 
 class WorkspaceCreate(Strict):

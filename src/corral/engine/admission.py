@@ -1,6 +1,7 @@
 """Admission: the engine's one hook for who may create or change what.
 
-Every create passes `admit` (a context manager held from the check until the new workspace
+Every create first gets its unset limits from `defaults` (a child's come from its parent's
+policy), then passes `admit` (a context manager held from the check until the new workspace
 is in the store, so that concurrent creates are checked one after the other), every change
 of a live workspace's spec passes `check_change`, every new volume `admit_volume`. They
 raise a `CorralError` to refuse. By default everything is admitted; `corral.tenancy` plugs
@@ -13,10 +14,14 @@ import contextlib
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from corral.engine.spec import WorkspaceRecord
+from corral.engine.spec import Limits, StorageSpec, WorkspaceRecord
 
 
 class Admission(Protocol):
+    def defaults(
+        self, owner: str, limits: Limits, storage: StorageSpec
+    ) -> tuple[Limits, StorageSpec]: ...
+
     def admit(self, ws: WorkspaceRecord) -> AbstractContextManager[object]: ...
 
     def check_change(self, ws: WorkspaceRecord) -> None: ...
@@ -25,6 +30,11 @@ class Admission(Protocol):
 
 
 class AdmitAll:
+    def defaults(
+        self, owner: str, limits: Limits, storage: StorageSpec
+    ) -> tuple[Limits, StorageSpec]:
+        return limits, storage
+
     def admit(self, ws: WorkspaceRecord) -> AbstractContextManager[object]:
         return contextlib.nullcontext()
 

@@ -261,6 +261,7 @@ class Engine:
                 f"restart policy {restart!r} needs a command", hint="set command, or restart=never"
             )
         network, link_targets = self.networking.check(owner, network or NetworkSpec(), links)
+        limits, storage = self.admission.defaults(owner, limits or Limits(), storage)
         now = utcnow()
         ws = WorkspaceRecord(
             id=new_id(),
@@ -270,7 +271,7 @@ class Engine:
             state=State.CREATING,
             command=as_argv(command) if command is not None else None,
             env=plain_env,
-            limits=limits or Limits(),
+            limits=limits,
             restart=restart,
             labels=dict(labels or {}),
             created_at=now,

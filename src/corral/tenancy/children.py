@@ -3,7 +3,9 @@
 An agent given `api_access` creates sandboxes with its token. Whoever created the agent set
 the rules (`ChildPolicy`, stored with the agent); the token can break none of them, whatever
 code runs in the agent: a compromised agent reaches its own children and nothing else.
-A refusal is a 403 that names the rule.
+A refusal is a 403 that names the rule. The policy also bounds each child's resources
+(memory, CPU, processes, writable layer, disk): a child created without a limit gets the
+ceiling as its limit, so a sandbox an agent creates bare is bounded all the same.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral.drivers.runtime.isolation import CONTAINER, level_of
-from corral.engine.spec import WorkspaceRecord
+from corral.engine.spec import Limits, StorageSpec, WorkspaceRecord
 from corral.errors import Forbidden
 
 POLICY_KEY = "child_policy"  # where a parent's policy lives in its record's `extra`
@@ -25,6 +27,12 @@ class ChildPolicy:
     max_ttl_seconds: int | None = 3600  # each child must expire within this (None: may live)
     internet: bool = False  # may a child have internet (or published ports)?
     isolation: str = CONTAINER  # the weakest isolation a child may have (gvisor: only gvisor)
+    # Ceilings on each child (None: none); a child that sets no limit gets the ceiling.
+    max_memory_mib: int | None = 1024
+    max_cpu: float | None = 1.0
+    max_pids: int | None = 512
+    max_rootfs_mib: int | None = 1024  # its writable layer (ENOSPC past it)
+    max_disk_mib: int | None = 1024  # a persistent disk, if it asks for one
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -48,6 +56,40 @@ def policy_of(parent: WorkspaceRecord) -> ChildPolicy:
     return ChildPolicy.from_json(raw if isinstance(raw, dict) else None)
 
 
+def with_defaults(
+    policy: ChildPolicy, limits: Limits, storage: StorageSpec
+) -> tuple[Limits, StorageSpec]:
+    """A new child's unset limits, filled in with its parent's ceilings."""
+    limits = Limits(
+        cpu=limits.cpu if limits.cpu is not None else policy.max_cpu,
+        memory_mib=limits.memory_mib if limits.memory_mib is not None else policy.max_memory_mib,
+        pids=limits.pids if limits.pids is not None else policy.max_pids,
+    )
+    if storage.rootfs_mib is None and policy.max_rootfs_mib is not None:
+        storage = dataclasses.replace(storage, rootfs_mib=policy.max_rootfs_mib)
+    return limits, storage
+
+
+def _ceilings(policy: ChildPolicy, child: WorkspaceRecord) -> None:
+    asked = (
+        ("max_memory_mib", "memory_mib", child.limits.memory_mib),
+        ("max_cpu", "cpu", child.limits.cpu),
+        ("max_pids", "pids", child.limits.pids),
+        ("max_rootfs_mib", "rootfs_mib", child.storage.rootfs_mib),
+    )
+    for rule, field_name, value in asked:
+        ceiling = getattr(policy, rule)
+        if ceiling is not None and (value is None or value > ceiling):
+            raise Forbidden(
+                f"child_policy.{rule}: a child's {field_name} must be at most {ceiling}",
+                hint=f"set {field_name} to at most {ceiling}",
+            )
+    disk, ceiling = child.storage.disk_mib, policy.max_disk_mib
+    if ceiling is not None and disk is not None and disk > ceiling:
+        raise Forbidden(f"child_policy.max_disk_mib: a child's disk_mib must be at most {ceiling}",
+                        hint=f"set disk_mib to at most {ceiling}")  # fmt: skip
+
+
 def check(policy: ChildPolicy, child: WorkspaceRecord, siblings: int) -> None:
     """Raise Forbidden, naming the rule, if `child` (new or changed) breaks the parent's
     policy; `siblings`: the parent's other live children."""
@@ -66,6 +108,7 @@ def check(policy: ChildPolicy, child: WorkspaceRecord, siblings: int) -> None:
                         "published ports)", hint="internet=false, ports=[]")  # fmt: skip
     if child.network.api_access:
         raise Forbidden("children of a workspace cannot have api_access")
+    _ceilings(policy, child)
     if policy.isolation != CONTAINER and level_of(child.runtime) != policy.isolation:
         raise Forbidden(f"child_policy.isolation: children must run with isolation "
                         f"{policy.isolation!r}", hint=f"isolation={policy.isolation}")  # fmt: skip

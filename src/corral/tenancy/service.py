@@ -21,7 +21,7 @@ from typing import Any
 
 from corral.engine.engine import Engine
 from corral.engine.events import Event
-from corral.engine.spec import WorkspaceRecord
+from corral.engine.spec import Limits, StorageSpec, WorkspaceRecord
 from corral.engine.states import State
 from corral.engine.webhooks import Webhooks
 from corral.errors import Conflict, CorralError, Forbidden, InvalidSpec, NotFound
@@ -165,6 +165,16 @@ class Tenancy:
         return self._key(tenant, key_id)
 
     # -- admission (the engine's hook) -------------------------------------------------------
+
+    def defaults(
+        self, owner: str, limits: Limits, storage: StorageSpec
+    ) -> tuple[Limits, StorageSpec]:
+        """A child's unset limits come from its parent's policy; a tenant's stay unset."""
+        parent_id = parent_of(owner)
+        if parent_id is None:
+            return limits, storage
+        parent = self._live_parent(tenant_of(owner), parent_id)
+        return children.with_defaults(children.policy_of(parent), limits, storage)
 
     @contextlib.contextmanager
     def admit(self, ws: WorkspaceRecord) -> Iterator[None]:
