@@ -350,3 +350,11 @@ def test_rejected_requests_left_nothing_behind(http: httpx.Client, server: Daemo
     assert not [n for n in names if n.startswith("test-bad")], names
     assert server.proc is not None and server.proc.poll() is None
     assert http.get("/v1/health").status_code == 200
+
+
+def test_a_bad_name_says_in_words_what_a_name_is(http: httpx.Client) -> None:
+    response = http.post("/v1/workspaces", json={"name": "My Agent"})
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert "name: must be 1-63 lowercase letters, digits or '-'" in message, message
+    assert "'My Agent'" in message and "^[a-z0-9]" not in message

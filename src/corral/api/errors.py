@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from corral.api.schemas import PATTERN_WORDS
 from corral.errors import CorralError
 
 log = logging.getLogger("corral.api")
@@ -23,6 +24,9 @@ def _describe(errors: list[dict]) -> str:  # type: ignore[type-arg]
     for err in errors[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if err.get("type") == "string_pattern_mismatch":
+            words = PATTERN_WORDS.get(str(err.get("ctx", {}).get("pattern")))
+            msg = f"must be {words}, not {err.get('input')!r}" if words else msg
         parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts)
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-/]{0,61}[A-Za-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_TTL_SECONDS = 30 * 24 * 3600
@@ -150,7 +151,7 @@ class ChildPolicy(Strict):
 
 class WorkspaceCreate(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, description="unique per owner, DNS label")]
-    image: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")] = "host"
+    image: Annotated[str, Field(pattern=IMAGE_PATTERN)] = "host"
     command: list[str] | str | None = Field(
         default=None, description="main process: argv list, or a shell string run by /bin/sh -c"
     )
@@ -633,6 +634,15 @@ class MasterKeyRotation(BaseModel):
 
 # -- tenancy (the admin API) -----------------------------------------------------------------
 TENANT_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
+# What each pattern asks for, in words, for error messages.
+PATTERN_WORDS = {
+    NAME_PATTERN: "1-63 lowercase letters, digits or '-', starting and ending with a letter or "
+    "digit (a DNS label)",
+    TENANT_PATTERN: "1-40 lowercase letters, digits or '-', starting and ending with a letter "
+    "or digit",
+    IMAGE_PATTERN: "lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
+    SECRET_NAME: "1-63 letters, digits, '_', '.' or '-', starting with a letter, digit or '_'",
+}
 
 
 class Quotas(Strict):
