@@ -86,9 +86,8 @@ def _check_link(port: int, protocol: str) -> None:
         raise InvalidSpec(f"link protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
 
 
-def _endpoint(ws: WorkspaceRecord, ip: str) -> Endpoint:
-    spec = ws.network
-    return Endpoint(ws.id, ws.name, ip, internet=spec.internet, egress=spec.egress,
+def _endpoint(workspace_id: str, name: str, spec: NetworkSpec, ip: str) -> Endpoint:
+    return Endpoint(workspace_id, name, ip, internet=spec.internet, egress=spec.egress,
                     ports=spec.ports, api_access=spec.api_access)  # fmt: skip
 
 
@@ -110,17 +109,18 @@ class Networking:
         preferred = [ws.network.ip] if ws.network.ip else []
         ip = self.rows.allocate(ws.id, itertools.chain(preferred, self.network.addresses()))
         ws.network = dataclasses.replace(ws.network, ip=ip)
-        return _endpoint(ws, ip)
+        return _endpoint(ws.id, ws.name, ws.network, ip)
 
     def policy(self) -> Policy:
         """Every workspace holding an address, and the links between them."""
         held = self.rows.allocations()
-        records = [ws for ws in self.store.list_workspaces() if ws.id in held]
-        live = {ws.id for ws in records}
+        views = [view for view in self.store.network_views() if view[0] in held]
+        live = {workspace_id for workspace_id, _, _ in views}
         links = [Link(lk.id, lk.source, lk.target, lk.port, lk.protocol)  # type: ignore[arg-type]
                  for lk in self.rows.list_links()
                  if lk.source in live and lk.target in live]  # fmt: skip
-        return Policy(tuple(_endpoint(ws, held[ws.id]) for ws in records), tuple(links))
+        endpoints = (_endpoint(wid, name, spec, held[wid]) for wid, name, spec in views)
+        return Policy(tuple(endpoints), tuple(links))
 
     def apply(self) -> None:
         """Make the driver enforce what the store holds now."""

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from corral.engine.spec import Lifecycle, Limits, WorkspaceRecord
+from corral.engine.spec import Lifecycle, Limits, NetworkSpec, WorkspaceRecord
 from corral.engine.states import State
 from corral.errors import Conflict, NotFound
 from corral.store import codecs
@@ -54,6 +54,13 @@ _WORKSPACE_BY_ID = select(_W).where(_W.c.id == bindparam("id"))
 _WORKSPACE_BY_ID_OF = _WORKSPACE_BY_ID.where(_W.c.owner == bindparam("owner"))
 _WORKSPACE_BY_NAME_OF = select(_W).where(
     _W.c.owner == bindparam("owner"), _W.c.name_key == bindparam("name")
+)
+
+
+_NETWORK_VIEWS = (
+    select(_W.c.id, _W.c.name, _W.c.network)
+    .where(_W.c.state != State.DESTROYED.value)
+    .order_by(_W.c.created_at)
 )
 
 
@@ -146,6 +153,13 @@ class Store:
             query = query.where(t.workspaces.c.state != State.DESTROYED.value)
         with self.engine.connect() as conn:
             return [_from_row(r) for r in conn.execute(query).mappings()]
+
+    def network_views(self) -> list[tuple[str, str, NetworkSpec]]:
+        """(id, name, network) of every workspace not destroyed: what the network policy
+        needs, without decoding whole records (it is rebuilt at every create and destroy)."""
+        with self.engine.connect() as conn:
+            return [(row.id, row.name, codecs.network_from_json(row.network))
+                    for row in conn.execute(_NETWORK_VIEWS)]  # fmt: skip
 
     # -- events -----------------------------------------------------------------------
 

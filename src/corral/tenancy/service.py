@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -181,7 +182,9 @@ class Tenancy:
         """Check a new workspace, then hold the tenant's lock while the engine records it."""
         tenant = tenant_of(ws.owner)
         with self._tenant_lock(tenant):
-            self._check(tenant, ws, others=self.rows.workspaces(tenant))
+            # The tenant's workspaces are read only if a rule needs them (a child's siblings,
+            # a quota): a create of a tenant with neither stays O(1).
+            self._check(tenant, ws, others=functools.cache(lambda: self.rows.workspaces(tenant)))
             yield
 
     def check_change(self, ws: WorkspaceRecord) -> None:
@@ -192,15 +195,19 @@ class Tenancy:
             current = self.rows.workspaces(tenant)
             others = [w for w in current if w.id != ws.id]
             before = next((quotas.demand(w) for w in current if w.id == ws.id), Usage())
-            self._check(tenant, ws, others, quota=not quotas.demand(ws).within(before))
+            self._check(tenant, ws, lambda: others, quota=not quotas.demand(ws).within(before))
 
     def _check(
-        self, tenant: str, ws: WorkspaceRecord, others: list[WorkspaceRecord], quota: bool = True
+        self,
+        tenant: str,
+        ws: WorkspaceRecord,
+        others: Callable[[], list[WorkspaceRecord]],
+        quota: bool = True,
     ) -> None:
         parent_id = parent_of(ws.owner)
         if parent_id is not None:
             parent = self._live_parent(tenant, parent_id)
-            siblings = sum(1 for w in others if w.owner == ws.owner and w.state in _LIVE)
+            siblings = sum(1 for w in others() if w.owner == ws.owner and w.state in _LIVE)
             children.check(children.policy_of(parent), ws, siblings)
         elif ws.extra.get(children.POLICY_KEY) is not None and not ws.network.api_access:
             raise InvalidSpec("child_policy is for workspaces with api_access",
@@ -209,7 +216,10 @@ class Tenancy:
             return
         row = self.rows.get_tenant(tenant)
         limits = Quotas.from_json(row["quotas"]) if row else Quotas()
-        quotas.check_workspace(tenant, limits, Usage.of(others, self.rows.volumes_mib(tenant)), ws)
+        if limits == Quotas():
+            return
+        usage = Usage.of(others(), self.rows.volumes_mib(tenant))
+        quotas.check_workspace(tenant, limits, usage, ws)
 
     @contextlib.contextmanager
     def admit_volume(self, owner: str, size_mib: int) -> Iterator[None]:
