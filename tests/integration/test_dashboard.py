@@ -95,12 +95,15 @@ def test_workspace_from_create_to_destroy(page: Page, server: Daemon, http: http
     page.fill("dialog input[name=command]", "while :; do echo tick $(date +%s); sleep 1; done")
     page.fill("dialog input[name=memory_mib]", "256")
     page.fill("dialog input[name=ttl_seconds]", "900")
+    page.fill("dialog input[name=rootfs_mib]", "64")
+    shot(page, "create")
     page.click("dialog button[type=submit]")
 
     # The page of the new workspace, running.
     expect(page.locator("[data-workspace] h1 [data-state=running]")).to_be_visible()
     workspace_id = page.locator("[data-workspace]").get_attribute("data-workspace")
-    assert workspace_id and http.get(f"/v1/workspaces/{workspace_id}").json()["state"] == "running"
+    made = http.get(f"/v1/workspaces/{workspace_id}").json()
+    assert made["state"] == "running" and made["rootfs_mib"] == 64 and not made["internet"]
 
     # The console runs a command and shows its output, stderr apart, and the exit code.
     console = page.locator("[data-console-input]")

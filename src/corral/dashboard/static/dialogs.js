@@ -44,6 +44,9 @@ export function createWorkspace() {
     const memory = h("input", { class: "input", name: "memory_mib", type: "number", min: "16", step: "16", placeholder: "no limit" });
     const disk = h("input", { class: "input", name: "disk_mib", type: "number", min: "16", step: "16", placeholder: "none" });
     const ttl = h("input", { class: "input", name: "ttl_seconds", type: "number", min: "1", placeholder: "never expires" });
+    const rootfs = h("input", { class: "input", name: "rootfs_mib", type: "number", min: "16", step: "16", placeholder: "uncapped" });
+    const internet = h("select", { class: "input", name: "internet" },
+      [["false", "off (air-gapped)"], ["true", "on"]].map(([v, text]) => h("option", { value: v }, text)));
     const restart = h("select", { class: "input", name: "restart" },
       ["never", "on-failure", "always"].map((p) => h("option", { value: p }, p)));
     const error = h("div", { class: "error-text" });
@@ -59,7 +62,9 @@ export function createWorkspace() {
         field("CPU", cpu, "cores"),
         field("Memory", memory, "MiB"),
         field("Persistent disk", disk, "MiB, encrypted"),
-        field("TTL", ttl, "seconds")),
+        field("TTL", ttl, "seconds"),
+        field("Writable layer", rootfs, "MiB cap"),
+        field("Internet", internet)),
       error,
       h("div", { class: "dialog-actions" },
         h("button", { class: "btn ghost", type: "button", onclick: () => dialog.close() }, "Cancel"),
@@ -69,7 +74,8 @@ export function createWorkspace() {
       if (!form.reportValidity()) return;
       const body = { name: name.value.trim(), image: image.value.trim() || "host", restart: restart.value };
       if (command.value.trim()) body.command = command.value.trim();
-      for (const [key, input] of [["cpu", cpu], ["memory_mib", memory], ["disk_mib", disk], ["ttl_seconds", ttl]]) {
+      if (internet.value === "true") body.internet = true;
+      for (const [key, input] of [["cpu", cpu], ["memory_mib", memory], ["disk_mib", disk], ["ttl_seconds", ttl], ["rootfs_mib", rootfs]]) {
         const value = numberOrNull(input.value);
         if (value !== null) body[key] = value;
       }
