@@ -16,6 +16,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,3 +215,45 @@ def test_workspace_network_settings_are_listed(http: httpx.Client) -> None:
         True, ["10.9.0.0/16", "10.8.1.1/32"], [8000])  # fmt: skip
     assert json.loads(json.dumps(got))["ip"] == ws["ip"]
     assert run(http, ws["id"], "true")["exit_code"] == 0
+
+
+def test_warm_sandboxes_are_claimed_with_internet_switched_on(
+    server: Daemon, internet: Internet
+) -> None:
+    """A create asking for internet (or an egress allow-list) is served from the warm pool,
+    and the pooled sandbox's access is in force when the create returns; one that does not
+    ask stays air-gapped."""
+    daemon = Daemon(state_dir=server.state_dir.parent / "internet-pool-state",
+                    run_dir=Path(f"{server.run_dir}-inetpool"), port=free_port())  # fmt: skip
+    daemon.extra_env = {"CORRAL_UPLINK": internet.uplink, "CORRAL_DNS": internet.site_a,
+                        "CORRAL_WARM_POOL": "host=3"}  # fmt: skip
+    daemon.start()
+    try:
+        with daemon.http() as http:
+
+            def pool() -> dict:
+                return http.get("/v1/admin/pools").json()  # type: ignore[no-any-return]
+
+            deadline = time.monotonic() + 60
+            while pool()["pools"][0]["ready"] < 3:
+                assert time.monotonic() < deadline, pool()
+                time.sleep(0.2)
+            before = pool()["claims"]
+            online = make(http, "warm-online", internet=True)
+            narrow = make(http, "warm-narrow", egress=[f"{internet.site_a}/32"])
+            offline = make(http, "warm-offline")
+            assert pool()["claims"] == before + 3
+            assert fetch(http, online["id"], "http://example.test/").startswith("site ")
+            assert "default via" in ok(http, online["id"], "ip route show")
+            assert fetch(http, narrow["id"], f"http://{internet.site_a}/").startswith("site ")
+            assert fetch(http, narrow["id"], f"http://{internet.site_b}/").startswith("fail")
+            assert fetch(http, offline["id"], f"http://{internet.site_a}/").startswith("fail")
+            for ws in (online, narrow, offline):
+                http.delete(f"/v1/workspaces/{ws['id']}")
+            http.put("/v1/admin/pools/host", json={"size": 0})
+            while pool()["pools"][0]["ready"]:
+                assert time.monotonic() < deadline + 60
+                time.sleep(0.2)
+    finally:
+        daemon.stop()
+    assert not leaks(daemon), leaks(daemon)

@@ -2,7 +2,8 @@
 
 A pool is kept per image: `size` running, network-ready workspaces owned by nobody
 (`POOL_OWNER`). A create that a pooled sandbox can serve (no main command, no disk or
-volumes, air-gapped, no links or secrets: the shape of a code sandbox) claims one instead:
+volumes, no links, published ports, API access or secrets: the shape of a code sandbox,
+air-gapped or with internet, which is switched on at claim) claims one instead:
 the record is handed to the caller with its name, env, labels, TTL and lifecycle, and its
 limits are written to its cgroups — milliseconds instead of a boot. A background thread
 refills the pool. Pooled workspaces are ordinary records, so the reconciler re-adopts
@@ -14,6 +15,7 @@ The container's hostname is set to the claimed name in its UTS namespace.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -57,7 +59,8 @@ def poolable(
         and seed is None
         and restart == "never"
         and storage == StorageSpec()
-        and network == NetworkSpec()
+        # Internet and an egress allow-list are switched on at claim (one policy apply).
+        and dataclasses.replace(network, internet=False, egress=()) == NetworkSpec()
         and not links
         and not secret_values
         and isolation == "container"
@@ -146,11 +149,16 @@ class WarmPool:
                 **want.extra, **ws.extra, "pooled": True}  # fmt: skip
             ws.ttl_seconds, ws.expires_at = want.ttl_seconds, want.expires_at
             ws.created_at = want.created_at
+            online = want.network.internet
+            ws.network = dataclasses.replace(ws.network, internet=online,
+                                             egress=want.network.egress)  # fmt: skip
             try:
                 engine.store.claim_workspace(ws)
             except Conflict:
                 self._give_back(workspace_id, ws.image)
                 raise
+            if online:  # in force before the caller gets it
+                engine.networking.apply()
         self._rename_pending = True  # its /etc/hosts gets its new name, off the claim's path
         engine.touch(ws.id)
         engine.emit(ws, "state", f"{ws.name}: claimed from the warm pool -> running",
