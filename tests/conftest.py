@@ -159,6 +159,25 @@ def leaks(daemon: Daemon) -> dict[str, list[str]]:
     return {k: v for k, v in found.items() if v}
 
 
+@contextlib.contextmanager
+def side_daemon(server: Daemon, name: str, **env: str) -> Iterator[Daemon]:
+    """Another daemon of the session (its own state dir, run dir, port and subnet) started
+    with `env`. At the end its workspaces are destroyed, it stops, and nothing of it may be
+    left on the host (pooled sandboxes are the test's to drain first)."""
+    daemon = Daemon(state_dir=server.state_dir.parent / f"{name}-state",
+                    run_dir=Path(f"{server.run_dir}-{name}"), port=free_port())  # fmt: skip
+    daemon.extra_env = dict(env)
+    daemon.start()
+    try:
+        yield daemon
+        with daemon.http() as http:
+            for ws in http.get("/v1/workspaces").json()["workspaces"]:
+                http.delete(f"/v1/workspaces/{ws['id']}")
+    finally:
+        daemon.stop()
+    assert not leaks(daemon), leaks(daemon)
+
+
 # -- the private network: a subnet per daemon, leak checks, hub removal ----------------------
 
 _subnets_taken: set[str] = set()

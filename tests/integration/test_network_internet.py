@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pyroute2 import IPRoute
-from tests.conftest import Daemon, free_port, free_subnet, leaks
+from tests.conftest import Daemon, free_subnet, side_daemon
 from tests.integration.network_probes import host_listener, ok, probe, probe_in, reached, run
 
 from corral.drivers.network.netns import create_netns, remove_netns
@@ -125,16 +125,9 @@ def internet() -> Iterator[Internet]:
 @pytest.fixture(scope="module")
 def daemon(server: Daemon, internet: Internet) -> Iterator[Daemon]:
     """A daemon whose uplink is the fake internet."""
-    daemon = Daemon(state_dir=server.state_dir.parent / "internet-state",
-                    run_dir=Path(f"{server.run_dir}-internet"), port=free_port())  # fmt: skip
-    daemon.extra_env = {"CORRAL_UPLINK": internet.uplink, "CORRAL_DNS": internet.site_a}
-    daemon.start()
-    yield daemon
-    with daemon.http() as http:
-        for ws in http.get("/v1/workspaces").json()["workspaces"]:
-            http.delete(f"/v1/workspaces/{ws['id']}")
-    daemon.stop()
-    assert not leaks(daemon), leaks(daemon)
+    with side_daemon(server, "internet", CORRAL_UPLINK=internet.uplink,
+                     CORRAL_DNS=internet.site_a) as daemon:  # fmt: skip
+        yield daemon
 
 
 @pytest.fixture
@@ -223,12 +216,8 @@ def test_warm_sandboxes_are_claimed_with_internet_switched_on(
     """A create asking for internet (or an egress allow-list) is served from the warm pool,
     and the pooled sandbox's access is in force when the create returns; one that does not
     ask stays air-gapped."""
-    daemon = Daemon(state_dir=server.state_dir.parent / "internet-pool-state",
-                    run_dir=Path(f"{server.run_dir}-inetpool"), port=free_port())  # fmt: skip
-    daemon.extra_env = {"CORRAL_UPLINK": internet.uplink, "CORRAL_DNS": internet.site_a,
-                        "CORRAL_WARM_POOL": "host=3"}  # fmt: skip
-    daemon.start()
-    try:
+    with side_daemon(server, "inetpool", CORRAL_UPLINK=internet.uplink,
+                     CORRAL_DNS=internet.site_a, CORRAL_WARM_POOL="host=3") as daemon:  # fmt: skip
         with daemon.http() as http:
 
             def pool() -> dict:
@@ -254,6 +243,3 @@ def test_warm_sandboxes_are_claimed_with_internet_switched_on(
             while pool()["pools"][0]["ready"]:
                 assert time.monotonic() < deadline + 60
                 time.sleep(0.2)
-    finally:
-        daemon.stop()
-    assert not leaks(daemon), leaks(daemon)

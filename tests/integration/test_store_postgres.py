@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from tests.conftest import Daemon, free_port, leaks
+from tests.conftest import Daemon, side_daemon
 
 pytestmark = pytest.mark.integration
 
@@ -64,18 +64,9 @@ def rows(socket_dir: str, sql: str, *args: object) -> list[tuple[Any, ...]]:
 
 @pytest.fixture(scope="module")
 def pg_daemon(server: Daemon, postgres: str) -> Iterator[Daemon]:
-    daemon = Daemon(state_dir=server.state_dir.parent / "pg-state",
-                    run_dir=Path(f"{server.run_dir}-pg"), port=free_port())  # fmt: skip
-    daemon.extra_env = {
-        "CORRAL_DATABASE_URL": f"postgresql+psycopg://corral@/corral?host={postgres}"
-    }
-    daemon.start()
-    yield daemon
-    with daemon.http() as http:
-        for ws in http.get("/v1/workspaces").json()["workspaces"]:
-            http.delete(f"/v1/workspaces/{ws['id']}")
-    daemon.stop()
-    assert not leaks(daemon)
+    url = f"postgresql+psycopg://corral@/corral?host={postgres}"
+    with side_daemon(server, "pg", CORRAL_DATABASE_URL=url) as daemon:
+        yield daemon
 
 
 def test_workspaces_live_in_postgres_and_survive_a_daemon_crash(

@@ -6,11 +6,10 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import Daemon, free_port, leaks
+from tests.conftest import Daemon, side_daemon
 
 pytestmark = pytest.mark.integration
 
@@ -18,19 +17,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def fast(server: Daemon) -> Iterator[Daemon]:
     """A second daemon with a short restart backoff cap, so crash loops run quickly."""
-    daemon = Daemon(
-        state_dir=server.state_dir.parent / "fast-state",
-        run_dir=Path(f"{server.run_dir}-fast"),
-        port=free_port(),
-    )
-    daemon.extra_env = {"CORRAL_RESTART_BACKOFF_CAP": "0.2", "CORRAL_SUPERVISE_INTERVAL": "0.1"}
-    daemon.start()
-    yield daemon
-    with daemon.http() as http:
-        for ws in http.get("/v1/workspaces").json()["workspaces"]:
-            http.delete(f"/v1/workspaces/{ws['id']}")
-    daemon.stop()
-    assert not leaks(daemon)
+    with side_daemon(server, "fast", CORRAL_RESTART_BACKOFF_CAP="0.2",
+                     CORRAL_SUPERVISE_INTERVAL="0.1") as daemon:  # fmt: skip
+        yield daemon
 
 
 def wait_for(check: Callable[[], object], timeout: float = 10, every: float = 0.05) -> object:
