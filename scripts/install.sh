@@ -35,7 +35,7 @@ PYTHON="${PYTHON:-python3}"
 if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
 fi
-extra="e2b"
+extra="e2b,mcp"
 [[ "$mode" == "run" ]] || extra="test"
 stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-$extra"
 if [[ ! -f "$stamp" ]]; then

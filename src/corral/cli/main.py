@@ -15,6 +15,7 @@ from corral.cli import (
     events,
     execute,
     logs,
+    mcp,
     secrets,
     serve,
     snapshots,
@@ -78,6 +79,7 @@ _verb("rm", workspaces.rm)
 _verb("exec", execute.exec_)
 _verb("logs", logs.logs)
 _verb("stats", stats.stats)
+_verb("mcp", mcp.mcp)
 _verb("cp", copy.cp)
 _verb("events", events.events)
 _verb("deploy", deploy.deploy)
