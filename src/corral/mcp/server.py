@@ -10,7 +10,9 @@ model can read and act on.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -25,25 +27,29 @@ INSTRUCTIONS = (
 )
 
 
-def _fail(exc: CorralError) -> ToolError:
-    return ToolError(f"{exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
+@contextlib.asynccontextmanager
+async def _api(url: str | None, api_key: str | None) -> AsyncIterator[AsyncClient]:
+    """A client for one tool call; a corral error leaves it as a tool error with its hint."""
+    async with AsyncClient(url, api_key) as corral:
+        try:
+            yield corral
+        except CorralError as exc:
+            hint = f" (hint: {exc.hint})" if exc.hint else ""
+            raise ToolError(f"{exc.message}{hint}") from None
 
 
 def build(url: str | None = None, api_key: str | None = None) -> MCPServer[Any]:
     """The MCP server, its tools talking to the corral API at `url` with `api_key`."""
     server: MCPServer[Any] = MCPServer("corral", instructions=INSTRUCTIONS)
 
-    def client() -> AsyncClient:
-        return AsyncClient(url, api_key)
+    def client() -> contextlib.AbstractAsyncContextManager[AsyncClient]:
+        return _api(url, api_key)
 
     @server.tool()
     async def list_workspaces() -> list[dict[str, Any]]:
         """The workspaces this key can see: id, name, state, image, address, internet."""
         async with client() as corral:
-            try:
-                found = await corral.workspaces.list()
-            except CorralError as exc:
-                raise _fail(exc) from None
+            found = await corral.workspaces.list()
         return [{"id": w.id, "name": w.name, "state": w.state, "image": w.image, "ip": w.ip,
                  "internet": w.internet, "expires_at": w.expires_at and w.expires_at.isoformat()}
                 for w in found]  # fmt: skip
@@ -60,13 +66,10 @@ def build(url: str | None = None, api_key: str | None = None) -> MCPServer[Any]:
         """Create a temporary, isolated Linux sandbox (Debian userland with python3); it is
         destroyed after `ttl_seconds`. Air-gapped unless `internet` is true. Returns its id."""
         async with client() as corral:
-            try:
-                ws = await corral.workspaces.create(
-                    name or f"mcp-{secrets.token_hex(4)}", ttl_seconds=ttl_seconds,
-                    internet=internet, memory_mib=memory_mib, cpu=cpu, rootfs_mib=rootfs_mib,
-                )  # fmt: skip
-            except CorralError as exc:
-                raise _fail(exc) from None
+            ws = await corral.workspaces.create(
+                name or f"mcp-{secrets.token_hex(4)}", ttl_seconds=ttl_seconds,
+                internet=internet, memory_mib=memory_mib, cpu=cpu, rootfs_mib=rootfs_mib,
+            )  # fmt: skip
         return {"id": ws.id, "name": ws.name, "state": ws.state, "internet": ws.internet,
                 "expires_at": ws.expires_at and ws.expires_at.isoformat()}  # fmt: skip
 
@@ -77,11 +80,8 @@ def build(url: str | None = None, api_key: str | None = None) -> MCPServer[Any]:
         """Run a shell command (/bin/sh -c) in a workspace (by id or name) and wait for it:
         exit code, stdout, stderr; a command past `timeout` seconds is killed."""
         async with client() as corral:
-            try:
-                ws = await corral.workspaces.get(workspace)
-                result = await ws.exec(command, timeout=timeout, cwd=cwd)
-            except CorralError as exc:
-                raise _fail(exc) from None
+            ws = await corral.workspaces.get(workspace)
+            result = await ws.exec(command, timeout=timeout, cwd=cwd)
         return {"exit_code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr,
                 "timed_out": result.timed_out}  # fmt: skip
 
@@ -89,43 +89,31 @@ def build(url: str | None = None, api_key: str | None = None) -> MCPServer[Any]:
     async def write_file(workspace: str, path: str, content: str) -> dict[str, Any]:
         """Write a text file in a workspace (parent directories are made); returns its size."""
         async with client() as corral:
-            try:
-                ws = await corral.workspaces.get(workspace)
-                entry = await ws.files.write(path, content)
-            except CorralError as exc:
-                raise _fail(exc) from None
+            ws = await corral.workspaces.get(workspace)
+            entry = await ws.files.write(path, content)
         return {"path": entry.path, "size": entry.size}
 
     @server.tool()
     async def read_file(workspace: str, path: str) -> str:
         """The text of a file in a workspace."""
         async with client() as corral:
-            try:
-                ws = await corral.workspaces.get(workspace)
-                return await ws.files.read_text(path)
-            except CorralError as exc:
-                raise _fail(exc) from None
+            ws = await corral.workspaces.get(workspace)
+            return await ws.files.read_text(path)
 
     @server.tool()
     async def list_files(workspace: str, path: str = "/") -> list[dict[str, Any]]:
         """The entries of a directory in a workspace: name, type, size."""
         async with client() as corral:
-            try:
-                ws = await corral.workspaces.get(workspace)
-                entries = await ws.files.list(path)
-            except CorralError as exc:
-                raise _fail(exc) from None
+            ws = await corral.workspaces.get(workspace)
+            entries = await ws.files.list(path)
         return [{"name": e.name, "type": e.type, "size": e.size} for e in entries]
 
     @server.tool()
     async def destroy_workspace(workspace: str) -> dict[str, Any]:
         """Destroy a workspace (by id or name): its processes, files and disk are gone."""
         async with client() as corral:
-            try:
-                ws = await corral.workspaces.get(workspace)
-                await ws.destroy()
-            except CorralError as exc:
-                raise _fail(exc) from None
+            ws = await corral.workspaces.get(workspace)
+            await ws.destroy()
         return {"id": ws.id, "name": ws.name, "state": "destroyed"}
 
     return server

@@ -105,13 +105,7 @@ class Store:
                 ) from None
 
     def save_workspace(self, ws: WorkspaceRecord) -> None:
-        ws.updated_at = utcnow()
-        params = _update_params(ws.id, _to_row(ws))
-        with self._write_lock, self.engine.begin() as conn:
-            conn.execute(_UPDATE_WORKSPACE, params)
-
-    def claim_workspace(self, ws: WorkspaceRecord) -> None:
-        """Save a record whose owner and name changed (a warm sandbox handed to a caller)."""
+        """Write the record back; a Conflict if its (new) name is taken within its owner."""
         ws.updated_at = utcnow()
         params = _update_params(ws.id, _to_row(ws))
         with self._write_lock, self.engine.begin() as conn:
@@ -122,6 +116,10 @@ class Store:
                     f"a workspace named {ws.name!r} already exists",
                     hint="pick another name or destroy the existing one",
                 ) from None
+
+    def claim_workspace(self, ws: WorkspaceRecord) -> None:
+        """Save a record whose owner and name changed (a warm sandbox handed to a caller)."""
+        self.save_workspace(ws)
 
     def get_workspace(self, ref: str, owner: str | None = None) -> WorkspaceRecord:
         """By id, or by live name within the owner."""
